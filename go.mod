@@ -1,0 +1,3 @@
+module github.com/attestd/attestd
+
+go 1.26.8

@@ -1,0 +1,107 @@
+// Package testvectors locates and describes the real attestation vectors in
+// shared/testdata/vectors (see its MANIFEST.md) for tests.
+package testvectors
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// Set is one entry of expected.json.
+type Set struct {
+	ID       string `json:"id"`
+	Kind     string `json:"kind"`
+	Status   string `json:"status"`
+	Evidence struct {
+		Path     string `json:"path"`
+		Encoding string `json:"encoding"`
+		Debug    bool   `json:"debug"`
+		Quote    struct {
+			Version int    `json:"version"`
+			TEE     string `json:"tee"`
+			FMSPC   string `json:"fmspc"`
+			Bytes   int    `json:"quote_bytes"`
+		} `json:"quote"`
+	} `json:"evidence"`
+	Collateral []struct {
+		Path   string `json:"path"`
+		Format string `json:"format"`
+		Role   string `json:"role"`
+	} `json:"collateral"`
+	VerificationTime string `json:"verification_time"`
+	Window           struct {
+		NotBefore string `json:"notBefore"`
+		NotAfter  string `json:"notAfter"`
+	} `json:"window"`
+	Expected struct {
+		TCBStatus   string   `json:"tcbStatus"`
+		AdvisoryIDs []string `json:"advisoryIDs"`
+		TDXModule   *struct {
+			ID        string `json:"id"`
+			TCBStatus string `json:"tcbStatus"`
+		} `json:"tdxModule"`
+		QETCBStatus string `json:"qeTcbStatus"`
+		Error       string `json:"error"`
+	} `json:"expected"`
+}
+
+// Complete reports whether the set is COMPLETE or COMPLETE×.
+func (s Set) Complete() bool { return s.Status == "COMPLETE" || s.Status == "COMPLETE×" }
+
+// Dir returns the vectors directory: $ATTESTD_VECTORS, or
+// shared/testdata/vectors found beside an ancestor of the working
+// directory. Without it the test is skipped, except under CI, where the
+// vectors are always present and their absence is a failure.
+func Dir(t testing.TB) string {
+	t.Helper()
+	if d := os.Getenv("ATTESTD_VECTORS"); d != "" {
+		return d
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for d := wd; ; d = filepath.Dir(d) {
+		cand := filepath.Join(d, "shared", "testdata", "vectors")
+		if st, err := os.Stat(filepath.Join(cand, "expected.json")); err == nil && !st.IsDir() {
+			return cand
+		}
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("shared/testdata/vectors not found beside the repository (set ATTESTD_VECTORS)")
+	}
+	t.Skip("shared/testdata/vectors not found; set ATTESTD_VECTORS to run vector tests")
+	return ""
+}
+
+// Sets returns the sets of expected.json.
+func Sets(t testing.TB) (string, []Set) {
+	t.Helper()
+	dir := Dir(t)
+	b, err := os.ReadFile(filepath.Join(dir, "expected.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Sets []Set `json:"sets"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	return dir, doc.Sets
+}
+
+// Read reads a file relative to the vectors directory.
+func Read(t testing.TB, dir, rel string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

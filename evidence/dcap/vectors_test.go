@@ -2,6 +2,7 @@ package dcap_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"slices"
 	"strings"
 	"testing"
@@ -147,4 +148,76 @@ func expectedCode(msg string) dcap.Code {
 		return dcap.CodeTCBLevelNotSupported
 	}
 	return dcap.Code("unmapped: " + msg)
+}
+
+// TestCollateralFormatDetection checks that every collateral file of the
+// vectors is detected as the format expected.json names.
+func TestCollateralFormatDetection(t *testing.T) {
+	dir, sets := testvectors.Sets(t)
+	want := map[string]dcap.Format{
+		"dcap-qvl-bundle":     dcap.FormatDCAPQVLBundle,
+		"pcs-tcbinfo":         dcap.FormatPCSTCBInfo,
+		"pcs-qeidentity":      dcap.FormatPCSQEIdentity,
+		"der-crl":             dcap.FormatDERCRL,
+		"pem-chain":           dcap.FormatPEM,
+		"qve-collateral-dump": dcap.FormatQVECollateral,
+	}
+	seen := map[string]bool{}
+	for _, s := range sets {
+		if s.Kind != "sgx" && s.Kind != "tdx" {
+			continue
+		}
+		for _, c := range s.Collateral {
+			if seen[c.Path] {
+				continue
+			}
+			seen[c.Path] = true
+			w, ok := want[c.Format]
+			if !ok {
+				continue
+			}
+			col, got, err := dcap.LoadCollateral(testvectors.Read(t, dir, c.Path))
+			if err != nil {
+				t.Errorf("%s: %v", c.Path, err)
+				continue
+			}
+			if got != w {
+				t.Errorf("%s: detected %s; want %s", c.Path, got, w)
+			}
+			switch c.Format {
+			case "dcap-qvl-bundle", "qve-collateral-dump":
+				if col.TCBInfo == nil || col.QEIdentity == nil || col.TCBInfoIssuerChain == nil || len(col.CRLs) != 2 {
+					t.Errorf("%s: incomplete: %+v", c.Path, col)
+				}
+			case "pcs-tcbinfo":
+				if col.TCBInfo == nil {
+					t.Errorf("%s: no TCB Info", c.Path)
+				}
+			case "pcs-qeidentity":
+				if col.QEIdentity == nil {
+					t.Errorf("%s: no QE Identity", c.Path)
+				}
+			case "der-crl":
+				if len(col.CRLs) != 1 {
+					t.Errorf("%s: no CRL", c.Path)
+				}
+			}
+		}
+	}
+	if len(seen) < 10 {
+		t.Fatalf("only %d collateral files checked", len(seen))
+	}
+}
+
+// TestPinnedRootIsIntels checks the compiled-in anchor by fingerprint, and
+// that a Verifier without options uses it.
+func TestPinnedRootIsIntels(t *testing.T) {
+	root := dcap.IntelSGXRootCA()
+	sum := sha256.Sum256(root.Raw)
+	if got := hexOf(sum[:]); got != "44a0196b2b99f889b8e149e95b807a350e7424964399e885a7cbb8ccfab674d3" {
+		t.Fatalf("pinned root fingerprint %s", got)
+	}
+	if dcap.NewVerifier().TrustRoot().Subject.CommonName != "Intel SGX Root CA" {
+		t.Fatal("default verifier is not anchored on Intel's root")
+	}
 }

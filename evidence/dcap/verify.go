@@ -7,6 +7,7 @@ import (
 	"crypto/elliptic"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/hex"
 	"fmt"
 	"math/big"
 	"sync"
@@ -24,7 +25,7 @@ type Verifier struct {
 	clock func() time.Time
 
 	mu         sync.Mutex
-	chains     map[[32]byte]*pckEntry
+	chains     map[string]*pckEntry // keyed by the PEM chain bytes
 	collateral map[[32]byte]*collateralEntry
 	maxEntries int
 }
@@ -59,7 +60,7 @@ func NewVerifier(opts ...Option) *Verifier {
 	if v.root == nil {
 		v.root = IntelSGXRootCA()
 	}
-	v.chains = map[[32]byte]*pckEntry{}
+	v.chains = map[string]*pckEntry{}
 	v.collateral = map[[32]byte]*collateralEntry{}
 	return v
 }
@@ -278,9 +279,10 @@ func (v *Verifier) Verify(ctx context.Context, q *Quote, col *Collateral) (*Resu
 // pckChain parses and verifies the quote's PCK chain, or returns the cached
 // result for the same bytes.
 func (v *Verifier) pckChain(pemChain []byte) (*pckEntry, error) {
-	key := sha256.Sum256(pemChain)
+	// Indexing with string(pemChain) does not copy; the chain bytes are the
+	// key, so a hit is exact without hashing them first.
 	v.mu.Lock()
-	e := v.chains[key]
+	e := v.chains[string(pemChain)]
 	v.mu.Unlock()
 	if e != nil {
 		return e, nil
@@ -307,7 +309,7 @@ func (v *Verifier) pckChain(pemChain []byte) (*pckEntry, error) {
 	if len(v.chains) >= v.maxEntries {
 		clear(v.chains)
 	}
-	v.chains[key] = e
+	v.chains[string(pemChain)] = e
 	v.mu.Unlock()
 	return e, nil
 }
@@ -508,5 +510,5 @@ func verifyDocSignature(cert *x509.Certificate, raw, sig []byte) error {
 
 func hexSHA256(b []byte) string {
 	sum := sha256.Sum256(b)
-	return fmt.Sprintf("%x", sum[:])
+	return hex.EncodeToString(sum[:])
 }

@@ -206,7 +206,15 @@ func loadJSONCollateral(data []byte) (*Collateral, Format, error) {
 	if err := json.Unmarshal(data, &probe); err != nil {
 		return nil, "", collateralErr("collateral JSON: %v", err)
 	}
+	// The bundles are checked first: attestd's bundle holds a "tcbInfo"
+	// member too (the PCS body, nested).
 	switch {
+	case probe["attestdCollateral"] != nil:
+		c, err := loadAttestdBundle(data)
+		return c, FormatAttestdBundle, err
+	case probe["tcb_info"] != nil:
+		c, err := loadDCAPQVLBundle(data)
+		return c, FormatDCAPQVLBundle, err
 	case probe["tcbInfo"] != nil:
 		t, err := parsePCSTCBInfo(probe)
 		if err != nil {
@@ -219,12 +227,6 @@ func loadJSONCollateral(data []byte) (*Collateral, Format, error) {
 			return nil, "", err
 		}
 		return &Collateral{QEIdentity: q}, FormatPCSQEIdentity, nil
-	case probe["tcb_info"] != nil:
-		c, err := loadDCAPQVLBundle(data)
-		return c, FormatDCAPQVLBundle, err
-	case probe["attestdCollateral"] != nil:
-		c, err := loadAttestdBundle(data)
-		return c, FormatAttestdBundle, err
 	}
 	return nil, "", collateralErr("collateral JSON has none of tcbInfo, enclaveIdentity, tcb_info, attestdCollateral")
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/big"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -291,13 +292,13 @@ func (s *Simulator) buildCollateral(spec collateralSpec) (*CollateralSet, error)
 	}
 	// The Root CA CRL revokes the revoked Platform CA; each PCK CA's CRL
 	// revokes the revoked PCK certificate.
-	rootCRL, err := crl(&s.pki.root, 1, s.now, s.pki.revokedCA.cert.SerialNumber)
+	rootCRL, err := crl(&s.pki.root, 1, s.now, append([]*big.Int{s.pki.revokedCA.cert.SerialNumber}, s.revoked...)...)
 	if err != nil {
 		return nil, fmt.Errorf("simulator: %w", err)
 	}
 	pckCRLs := map[string][]byte{}
 	for name, ca := range map[string]*issuer{"platform": &s.pki.platformCA, "processor": &s.pki.processorCA} {
-		var serials []*big.Int
+		serials := slices.Clone(s.revoked)
 		if ca == s.pckCA() {
 			serials = append(serials, s.pki.revokedPCKSerial)
 		}

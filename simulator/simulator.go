@@ -25,6 +25,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"math/big"
 	"time"
 
 	"github.com/attestd/attestd/evidence/dcap"
@@ -135,6 +136,11 @@ type Options struct {
 	// Platform nil means DefaultPlatform().
 	Platform *Platform
 	TCB      TCBConfig
+	// RevokedSerials are certificate serial numbers to list as revoked,
+	// besides the ones the faults need: in every PCK CA's CRL and in the
+	// Root CA CRL. PCKCertificate gives the serial of the platform's own
+	// PCK certificate.
+	RevokedSerials []*big.Int
 }
 
 // Simulator is one simulated platform with its PKI. It is immutable after
@@ -144,6 +150,7 @@ type Simulator struct {
 	now      time.Time
 	platform Platform
 	tcb      TCBConfig
+	revoked  []*big.Int
 
 	pki *pki
 	// platformInstanceID goes into Platform CA leaves.
@@ -191,6 +198,12 @@ type pckChain struct {
 // issues the PKI's certificates.
 func New(opts Options) (*Simulator, error) {
 	s := &Simulator{seed: opts.Seed, now: opts.Now}
+	for _, sn := range opts.RevokedSerials {
+		if sn == nil || sn.Sign() <= 0 {
+			return nil, errors.New("simulator: revoked serial numbers must be positive")
+		}
+		s.revoked = append(s.revoked, new(big.Int).Set(sn))
+	}
 	if s.seed == "" {
 		s.seed = DefaultSeed
 	}
@@ -333,6 +346,16 @@ func (s *Simulator) Root() *x509.Certificate {
 	c, err := x509.ParseCertificate(s.pki.root.cert.Raw)
 	if err != nil {
 		return s.pki.root.cert // cannot happen: New parsed these bytes
+	}
+	return c
+}
+
+// PCKCertificate returns the platform's own PCK certificate (the one clean
+// quotes carry).
+func (s *Simulator) PCKCertificate() *x509.Certificate {
+	c, err := x509.ParseCertificate(s.pcks[""].leaf.Raw)
+	if err != nil {
+		return s.pcks[""].leaf // cannot happen: New parsed these bytes
 	}
 	return c
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"math/big"
 	"slices"
 	"testing"
 	"time"
@@ -196,15 +197,7 @@ func TestConfiguredTCB(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			set, err := s.Collateral(tee, "")
-			if err != nil {
-				t.Fatal(err)
-			}
-			col, err := set.Collateral()
-			if err != nil {
-				t.Fatal(err)
-			}
-			res, err := verifierFor(s, issueTime).VerifyQuote(context.Background(), quote, col)
+			res, err := verifierFor(s, issueTime).VerifyQuote(context.Background(), quote, mustCollateral(t, s, tee))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -277,7 +270,7 @@ func TestBodyFields(t *testing.T) {
 	}
 }
 
-func mustCollateral(t *testing.T, s *simulator.Simulator, tee dcap.TEEType) *dcap.Collateral {
+func mustCollateral(t testing.TB, s *simulator.Simulator, tee dcap.TEEType) *dcap.Collateral {
 	t.Helper()
 	set, err := s.Collateral(tee, "")
 	if err != nil {
@@ -463,5 +456,25 @@ func TestProcessorCA(t *testing.T) {
 		if err == nil && (res.PCK.SGXType != dcap.SGXTypeStandard || res.PCK.PlatformInstanceID != nil) {
 			t.Errorf("processor PCK extension: %+v", res.PCK)
 		}
+	}
+}
+
+// TestRevokedSerials: any serial can be revoked, the platform's own PCK
+// certificate included.
+func TestRevokedSerials(t *testing.T) {
+	clean := newSim(t, simulator.Options{})
+	s := newSim(t, simulator.Options{RevokedSerials: []*big.Int{clean.PCKCertificate().SerialNumber}})
+	for _, tee := range []dcap.TEEType{dcap.TEESGX, dcap.TEETDX} {
+		q, err := s.Quote(simulator.QuoteOptions{TEE: tee})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = verifierFor(s, issueTime).VerifyQuote(context.Background(), q, mustCollateral(t, s, tee))
+		if dcap.CodeOf(err) != dcap.CodePCKRevoked {
+			t.Errorf("%s: quote with a revoked PCK certificate: %v", tee, err)
+		}
+	}
+	if _, err := simulator.New(simulator.Options{RevokedSerials: []*big.Int{big.NewInt(0)}}); err == nil {
+		t.Error("serial 0 was accepted")
 	}
 }

@@ -36,6 +36,9 @@ func DecodeQuote(data []byte) ([]byte, Encoding, error) {
 		if err != nil {
 			return nil, "", wrapErr(CodeMalformedQuote, err, "quote starts with 0x but is not hex")
 		}
+		if len(b) == 0 {
+			return nil, "", newErr(CodeMalformedQuote, "quote is empty after its 0x prefix")
+		}
 		return b, Encoding0xHex, nil
 	}
 	if isHexText([]byte(text)) {

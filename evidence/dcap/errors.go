@@ -15,8 +15,9 @@ const (
 	// CodeMalformedQuote: the quote bytes do not parse (bad length, bad
 	// field, truncated structure).
 	CodeMalformedQuote Code = "malformed_quote"
-	// CodeUnsupportedQuoteVersion: a quote version, body type, TEE type or
-	// attestation key type this verifier does not implement.
+	// CodeUnsupportedQuoteVersion: a quote version, body type, TEE type,
+	// attestation key type or QE vendor (not Intel's) this verifier does
+	// not implement.
 	CodeUnsupportedQuoteVersion Code = "unsupported_quote_version"
 	// CodeUnsupportedCertificationData: a certification data type other
 	// than 5 (PCK chain) or 6 (QE report wrapping 5).

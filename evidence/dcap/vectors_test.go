@@ -45,7 +45,7 @@ func loadSet(t *testing.T, dir string, s testvectors.Set) ([]byte, *dcap.Collate
 	return quote, dcap.MergeCollateral(parts...)
 }
 
-func atTime(t *testing.T, s string) time.Time {
+func atTime(t testing.TB, s string) time.Time {
 	t.Helper()
 	at, err := time.Parse(time.RFC3339, s)
 	if err != nil {

@@ -56,21 +56,8 @@ func (s Set) Complete() bool { return s.Status == "COMPLETE" || s.Status == "COM
 // vectors are always present and their absence is a failure.
 func Dir(t testing.TB) string {
 	t.Helper()
-	if d := os.Getenv("ATTESTD_VECTORS"); d != "" {
+	if d, ok := Lookup(); ok {
 		return d
-	}
-	wd, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for d := wd; ; d = filepath.Dir(d) {
-		cand := filepath.Join(d, "shared", "testdata", "vectors")
-		if st, err := os.Stat(filepath.Join(cand, "expected.json")); err == nil && !st.IsDir() {
-			return cand
-		}
-		if filepath.Dir(d) == d {
-			break
-		}
 	}
 	if os.Getenv("CI") != "" {
 		t.Fatal("shared/testdata/vectors not found beside the repository (set ATTESTD_VECTORS)")
@@ -104,4 +91,25 @@ func Read(t testing.TB, dir, rel string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// Lookup finds the vectors directory like Dir but never skips or fails:
+// for callers that use the vectors when present (fuzz seed corpora).
+func Lookup() (string, bool) {
+	if d := os.Getenv("ATTESTD_VECTORS"); d != "" {
+		return d, true
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", false
+	}
+	for d := wd; ; d = filepath.Dir(d) {
+		cand := filepath.Join(d, "shared", "testdata", "vectors")
+		if st, err := os.Stat(filepath.Join(cand, "expected.json")); err == nil && !st.IsDir() {
+			return cand, true
+		}
+		if filepath.Dir(d) == d {
+			return "", false
+		}
+	}
 }

@@ -18,7 +18,9 @@ import (
 // CollateralSet is the collateral for one TEE type and FMSPC, in the
 // formats Intel's services use, ready to be written to files or loaded.
 type CollateralSet struct {
-	TEE   dcap.TEEType
+	TEE dcap.TEEType
+	// FMSPC is the FMSPC the set is served for (the key a collateral
+	// cache would file it under).
 	FMSPC [6]byte
 	// Files maps file names to contents: the PCS response bodies of TCB
 	// Info and QE Identity, their issuer chain (PEM, as PCS returns it in
@@ -43,7 +45,10 @@ func (c *CollateralSet) Collateral() (*dcap.Collateral, error) {
 
 // collateralSpec is what a collateral set contains; faults adjust it.
 type collateralSpec struct {
-	tee           dcap.TEEType
+	tee dcap.TEEType
+	// servedFor is the FMSPC the set was asked for; fmspc is the one its
+	// TCB Info names (they differ for fmspc-mismatch).
+	servedFor     [6]byte
 	fmspc         [6]byte
 	platformFMSPC [6]byte
 	// tcbInfoAge and qeIdentityAge move the documents' issueDate back in
@@ -74,7 +79,7 @@ func (s *Simulator) CollateralForFMSPC(tee dcap.TEEType, fmspc [6]byte) (*Collat
 	if tee != dcap.TEESGX && tee != dcap.TEETDX {
 		return nil, fmt.Errorf("simulator: TEE type %s is not sgx or tdx", tee)
 	}
-	spec := collateralSpec{tee: tee, fmspc: fmspc, platformFMSPC: s.platform.FMSPC}
+	spec := collateralSpec{tee: tee, servedFor: fmspc, fmspc: fmspc, platformFMSPC: s.platform.FMSPC}
 	if fmspc != s.platform.FMSPC {
 		var fault *Fault
 		for _, f := range faults() {
@@ -206,8 +211,8 @@ func (s *Simulator) tcbInfoJSON(spec collateralSpec, issue time.Time) ([]byte, e
 	}
 	info.TCBLevels = []jsonTCBLevel{
 		level(0, 0, tcbDateCurrent, s.tcb.Status, s.tcb.AdvisoryIDs),
-		level(0, 1, tcbDatePrevious, dcap.StatusConfigurationNeeded, configurationNeededAdvisories),
-		level(1, 1, tcbDateOld, dcap.StatusOutOfDate, outOfDateAdvisories),
+		level(0, 1, tcbDatePrevious, dcap.StatusConfigurationNeeded, configurationNeededAdvisories()),
+		level(1, 1, tcbDateOld, dcap.StatusOutOfDate, outOfDateAdvisories()),
 		level(2, 1, tcbDateAncient, dcap.StatusRevoked, nil),
 	}
 	if tdx {
@@ -223,7 +228,7 @@ func (s *Simulator) tcbInfoJSON(spec collateralSpec, issue time.Time) ([]byte, e
 			ident.ID = fmt.Sprintf("TDX_%02X", version)
 			ident.TCBLevels = []jsonSVNTCB{svnLevel(uint16(p.TEETCBSVN[0]), tcbDateCurrent, dcap.StatusUpToDate, nil)}
 			if p.TEETCBSVN[0] > 0 {
-				ident.TCBLevels = append(ident.TCBLevels, svnLevel(0, tcbDateOld, dcap.StatusOutOfDate, outOfDateAdvisories))
+				ident.TCBLevels = append(ident.TCBLevels, svnLevel(0, tcbDateOld, dcap.StatusOutOfDate, outOfDateAdvisories()))
 			}
 			info.TDXModuleIdentities = []jsonTDXModule{ident}
 		}
@@ -249,7 +254,7 @@ func (s *Simulator) qeIdentityJSON(tee dcap.TEEType, issue time.Time) ([]byte, e
 		id.ID = "TD_QE"
 	}
 	if qe.svn > 1 {
-		id.TCBLevels = append(id.TCBLevels, svnLevel(qe.svn-1, tcbDateOld, dcap.StatusOutOfDate, outOfDateAdvisories))
+		id.TCBLevels = append(id.TCBLevels, svnLevel(qe.svn-1, tcbDateOld, dcap.StatusOutOfDate, outOfDateAdvisories()))
 	}
 	return json.Marshal(id)
 }
@@ -326,7 +331,7 @@ func (s *Simulator) buildCollateral(spec collateralSpec) (*CollateralSet, error)
 	if err != nil {
 		return nil, fmt.Errorf("simulator: bundle: %w", err)
 	}
-	set := &CollateralSet{TEE: spec.tee, FMSPC: spec.fmspc, Files: map[string][]byte{
+	set := &CollateralSet{TEE: spec.tee, FMSPC: spec.servedFor, Files: map[string][]byte{
 		"tcbinfo-" + tee + ".json":          tcbBody,
 		"qeidentity-" + tee + ".json":       qeBody,
 		"tcb-info-issuer-chain.pem":         tcbChain,

@@ -15,13 +15,13 @@ import (
 // derivationSalt versions the derivation: changing how anything is derived
 // from the seed must change it, so that old and new artefacts never mix
 // silently under one seed.
-var derivationSalt = []byte("attestd simulator derivation v1")
+const derivationSalt = "attestd simulator derivation v1"
 
 // deriveBytes expands the seed into n bytes bound to label. Every secret and
 // every identifier of the simulated platform comes from here, which is what
 // makes one seed give one PKI and one platform on every run and machine.
 func deriveBytes(seed, label string, n int) ([]byte, error) {
-	b, err := hkdf.Key(sha256.New, []byte(seed), derivationSalt, label, n)
+	b, err := hkdf.Key(sha256.New, []byte(seed), []byte(derivationSalt), label, n)
 	if err != nil {
 		return nil, fmt.Errorf("derive %s: %w", label, err)
 	}

@@ -1,6 +1,7 @@
 package simulator
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -219,7 +220,7 @@ func LookupFault(name string) (Fault, error) {
 		return Fault{}, err
 	}
 	if f == nil {
-		return Fault{}, fmt.Errorf("simulator: empty fault name")
+		return Fault{}, errors.New("simulator: empty fault name")
 	}
 	return *f, nil
 }
@@ -263,9 +264,9 @@ func (s *Simulator) Expect(tee dcap.TEEType, fault string) (Expectation, error) 
 	case f.Code != "":
 		return Expectation{Code: f.Code}, nil
 	case f.Name == FaultOutOfDateTCB:
-		return Expectation{TCBStatus: dcap.StatusOutOfDate, AdvisoryIDs: sortedIDs(outOfDateAdvisories)}, nil
+		return Expectation{TCBStatus: dcap.StatusOutOfDate, AdvisoryIDs: sortedIDs(outOfDateAdvisories())}, nil
 	case f.Name == FaultConfigurationNeededTCB:
-		return Expectation{TCBStatus: dcap.StatusConfigurationNeeded, AdvisoryIDs: sortedIDs(configurationNeededAdvisories)}, nil
+		return Expectation{TCBStatus: dcap.StatusConfigurationNeeded, AdvisoryIDs: sortedIDs(configurationNeededAdvisories())}, nil
 	}
 	return clean, nil
 }
@@ -335,11 +336,16 @@ func (s *Simulator) issuePCKVariants() error {
 		if err != nil {
 			return err
 		}
-		root := &s.pki.root
+		chain := pemCerts(leaf, spec.issuer.cert, s.pki.root.cert)
 		if spec.issuer == &s.pki.strangerCA {
-			root = &s.pki.strangerRoot
+			// Leaf and CA only: the stranger CA bears the trusted root's
+			// name, so what rejects the chain is the CA's signature not
+			// verifying under the trusted root's key, the check this
+			// fault is about (a chain carrying its own foreign root would
+			// be refused earlier, for its length).
+			chain = pemCerts(leaf, spec.issuer.cert)
 		}
-		s.pcks[name] = pckChain{leaf: leaf, pem: pemCerts(leaf, spec.issuer.cert, root.cert)}
+		s.pcks[name] = pckChain{leaf: leaf, pem: chain}
 	}
 	return nil
 }

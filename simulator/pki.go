@@ -3,6 +3,7 @@ package simulator
 import (
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
@@ -153,6 +154,7 @@ func (i *issuer) selfSign(seed, label, cn string) error {
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
 		BasicConstraintsValid: true, IsCA: true, MaxPathLen: 1,
 	}
+	tmpl.SubjectKeyId = subjectKeyID(&i.key.PublicKey)
 	der, err := x509.CreateCertificate(nil, tmpl, tmpl, &i.key.PublicKey, deterministicSigner{i.key})
 	if err != nil {
 		return fmt.Errorf("%s certificate: %w", label, err)
@@ -181,7 +183,21 @@ func (i *issuer) issueCA(seed, label, cn string, parent *issuer) error {
 	return nil
 }
 
+// subjectKeyID is SHA-256 of the public key point, truncated to 160 bits
+// (RFC 7093 method 1). Set explicitly because crypto/x509's own choice
+// depends on the Go version and GODEBUG, and one seed must give the same
+// bytes everywhere.
+func subjectKeyID(pub *ecdsa.PublicKey) []byte {
+	point, err := pub.Bytes()
+	if err != nil {
+		return nil
+	}
+	sum := sha256.Sum256(point)
+	return sum[:20]
+}
+
 func createCert(tmpl *x509.Certificate, parent *issuer, pub *ecdsa.PublicKey) (*x509.Certificate, error) {
+	tmpl.SubjectKeyId = subjectKeyID(pub)
 	der, err := x509.CreateCertificate(nil, tmpl, parent.cert, pub, deterministicSigner{parent.key})
 	if err != nil {
 		return nil, err

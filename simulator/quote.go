@@ -57,7 +57,8 @@ type QuoteOptions struct {
 	Body dcap.BodyType
 	// RuntimeData is bound into the report data as SHA-256(RuntimeData)
 	// followed by 32 zero bytes, the binding MAA checks, unless ReportData
-	// is set.
+	// is set. Nil leaves the report data zero; an empty non-nil slice
+	// binds SHA-256 of nothing.
 	RuntimeData []byte
 	// ReportData, when not nil, is the report data verbatim.
 	ReportData *[64]byte
@@ -304,8 +305,9 @@ func (m *mint) tdBody() []byte {
 func (m *mint) qeReport(authData []byte) []byte {
 	b := make([]byte, 384)
 	copy(b[0:16], m.s.platform.TCBComponents[:])
-	// ATTRIBUTES: INIT | PROVISIONKEY, XFRM x87|SSE; what Intel's QE
-	// identity requires under its mask.
+	// ATTRIBUTES: INIT | MODE64BIT | PROVISIONKEY, XFRM x87|SSE, like
+	// Intel's QE. Its identity requires INIT and PROVISIONKEY (0x11 under
+	// mask 0xFB in the first byte) and does not constrain XFRM.
 	binary.LittleEndian.PutUint64(b[48:], dcap.SGXAttrInit|dcap.SGXAttrProvisionKey|dcap.SGXAttrMode64Bit)
 	binary.LittleEndian.PutUint64(b[56:], 3)
 	copy(b[64:96], m.qe.mrenclave[:])

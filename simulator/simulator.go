@@ -119,10 +119,9 @@ type TCBConfig struct {
 
 // Advisory IDs of the simulator's fixed lower TCB levels: clearly not
 // Intel's, in Intel's shape.
-var (
-	configurationNeededAdvisories = []string{"SIM-SA-00003"}
-	outOfDateAdvisories           = []string{"SIM-SA-00001", "SIM-SA-00002"}
-)
+// Functions, not variables, so that no caller can change them.
+func configurationNeededAdvisories() []string { return []string{"SIM-SA-00003"} }
+func outOfDateAdvisories() []string           { return []string{"SIM-SA-00001", "SIM-SA-00002"} }
 
 // Options configures a Simulator. The zero value is valid: the default
 // seed, the current time, the default platform, an UpToDate TCB.

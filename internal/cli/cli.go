@@ -15,7 +15,7 @@ import (
 const (
 	ExitOK       = 0 // success (evidence verified, whatever its TCB status)
 	ExitRejected = 1 // the evidence (or token) was rejected
-	ExitUsage    = 2 // bad command line or unreadable input
+	ExitUsage    = 2 // bad command line, unreadable input or unwritable output
 )
 
 // IO is where a command reads and writes.

@@ -94,16 +94,16 @@ func runSimQuote(_ context.Context, args []string, stdio IO) int {
 	default:
 		return fail("--format %q is not binary, hex or base64", *format)
 	}
+	// Output that cannot be written is reported like unreadable input:
+	// exit status 1 means evidence was rejected, which nothing here does.
 	if *out == "-" {
 		if _, err := stdio.Stdout.Write(quote); err != nil {
-			fmt.Fprintf(stdio.Stderr, "attestctl sim quote: %v\n", err)
-			return ExitRejected
+			return fail("write quote: %v", err)
 		}
 		return ExitOK
 	}
 	if err := os.WriteFile(*out, quote, 0o644); err != nil {
-		fmt.Fprintf(stdio.Stderr, "attestctl sim quote: %v\n", err)
-		return ExitRejected
+		return fail("%v", err)
 	}
 	return ExitOK
 }
@@ -135,6 +135,9 @@ func runSimCollateral(_ context.Context, args []string, stdio IO) int {
 		if err != nil {
 			return fail("--at %q is not an RFC 3339 time", *atFlag)
 		}
+		if t.IsZero() {
+			return fail("--at must be a real time, not the zero time")
+		}
 		at = t
 	}
 	sim, err := simulator.New(simulator.Options{Seed: *seed, Now: at})
@@ -155,13 +158,11 @@ func runSimCollateral(_ context.Context, args []string, stdio IO) int {
 		}
 	}
 	if err := os.MkdirAll(*out, 0o755); err != nil {
-		fmt.Fprintf(stdio.Stderr, "attestctl sim collateral: %v\n", err)
-		return ExitRejected
+		return fail("%v", err)
 	}
 	for name, data := range files {
 		if err := os.WriteFile(filepath.Join(*out, name), data, 0o644); err != nil {
-			fmt.Fprintf(stdio.Stderr, "attestctl sim collateral: %v\n", err)
-			return ExitRejected
+			return fail("%v", err)
 		}
 	}
 	fmt.Fprintf(stdio.Stderr, "wrote %d files to %s (valid %s to %s)\n", len(files), *out,
@@ -179,9 +180,15 @@ func runSimFaults(args []string, stdio IO) int {
 	if code, ok := parseFlags(fs, args, stdio); !ok {
 		return code
 	}
+	writeFailed := func(err error) int {
+		fmt.Fprintf(stdio.Stderr, "attestctl sim faults: %v\n", err)
+		return ExitUsage
+	}
 	if !*long {
 		for _, name := range simulator.FaultNames() {
-			fmt.Fprintln(stdio.Stdout, name)
+			if _, err := fmt.Fprintln(stdio.Stdout, name); err != nil {
+				return writeFailed(err)
+			}
 		}
 		return ExitOK
 	}
@@ -202,7 +209,7 @@ func runSimFaults(args []string, stdio IO) int {
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", f.Name, verdict, f.Description)
 	}
 	if err := tw.Flush(); err != nil {
-		return ExitRejected
+		return writeFailed(err)
 	}
 	return ExitOK
 }

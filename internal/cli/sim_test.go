@@ -25,7 +25,7 @@ func TestSimRoundTrip(t *testing.T) {
 	if err := os.WriteFile(runtime, []byte(`{"nonce":"abc"}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	collateralDir := func(fault string) string {
+	collateralDir := func(t *testing.T, fault string) string {
 		dir := filepath.Join(work, "collateral", "clean")
 		if fault != "" {
 			dir = filepath.Join(work, "collateral", fault)
@@ -74,7 +74,7 @@ func TestSimRoundTrip(t *testing.T) {
 				if code, _, stderr := runCLI(t, args...); code != ExitOK {
 					t.Fatalf("sim quote: exit %d: %s", code, stderr)
 				}
-				dir := collateralDir(fault)
+				dir := collateralDir(t, fault)
 				// The PCS-format files for one TEE, not the bundle, so that
 				// the loaders see what Intel's services serve.
 				args = []string{"evidence", "verify", "--json", "--at", verifyAt, "--trust-root", filepath.Join(dir, "root.pem"), "--quote", quote}
@@ -108,7 +108,7 @@ func TestSimRoundTrip(t *testing.T) {
 
 	// The same quote without --trust-root: Intel's pinned root refuses it.
 	quote := filepath.Join(work, "sgx-.quote")
-	dir := collateralDir("")
+	dir := collateralDir(t, "")
 	code, stdout, _ = runCLI(t, "evidence", "verify", "--json", "--at", verifyAt, "--quote", quote, "--collateral", filepath.Join(dir, "bundle-sgx.json"))
 	if code != ExitRejected || !strings.Contains(stdout, `"code": "pck_chain_invalid"`) {
 		t.Errorf("simulated quote without --trust-root: exit %d, %s", code, stdout)

@@ -1,0 +1,313 @@
+// Package service is attestd's attestation pipeline: decoded request ->
+// evidence verification -> runtime-data binding -> policy -> signed token.
+// It knows nothing of HTTP beyond the status its errors carry.
+package service
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/attestd/attestd/evidence/dcap"
+	"github.com/attestd/attestd/token"
+)
+
+// DefaultTokenLifetime is MAA's attestation token lifetime.
+const DefaultTokenLifetime = 8 * time.Hour
+
+// KeyProvider yields the key that signs new tokens.
+type KeyProvider interface {
+	ActiveKey() (*token.Key, error)
+}
+
+// Observer is told about decisions and signatures, for metrics. A nil
+// Observer in Config is replaced by one that ignores everything.
+type Observer interface {
+	PolicyDecision(t AttestationType, permit bool)
+	TokenSigned(kind string)
+}
+
+// DevMode makes the service accept simulator evidence. Never on by default.
+type DevMode struct {
+	// Root is the simulator root CA to trust, besides Intel's.
+	Root *x509.Certificate
+	// Collateral serves the simulator's collateral.
+	Collateral CollateralSource
+}
+
+// Config configures a Service.
+type Config struct {
+	// Issuer is the public base URL: the tokens' iss, and jku's base.
+	Issuer        string
+	TokenLifetime time.Duration
+	Clock         func() time.Time
+	Keys          KeyProvider
+	// Collateral serves collateral for real (Intel-rooted) quotes.
+	Collateral CollateralSource
+	// TrustRoot replaces Intel's SGX Root CA; only tests set it.
+	TrustRoot *x509.Certificate
+	// Dev, when not nil, enables dev mode.
+	Dev      *DevMode
+	Policies PolicyEvaluator
+	Observer Observer
+	// Random feeds token ids; nil means crypto/rand.
+	Random io.Reader
+	// VerifierCacheSize bounds each DCAP verifier's caches (0: default).
+	VerifierCacheSize int
+}
+
+// Service runs attestations. It is safe for concurrent use.
+type Service struct {
+	cfg    Config
+	quotes *quoteVerifier
+}
+
+type nopObserver struct{}
+
+func (nopObserver) PolicyDecision(AttestationType, bool) {}
+func (nopObserver) TokenSigned(string)                   {}
+
+// New checks cfg and builds a Service.
+func New(cfg Config) (*Service, error) {
+	if cfg.Issuer == "" {
+		return nil, errors.New("service: no issuer")
+	}
+	if cfg.Keys == nil {
+		return nil, errors.New("service: no signing keys")
+	}
+	if cfg.Collateral == nil {
+		return nil, errors.New("service: no collateral source")
+	}
+	if cfg.TokenLifetime <= 0 {
+		cfg.TokenLifetime = DefaultTokenLifetime
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.Policies == nil {
+		cfg.Policies = BuiltinPolicies{}
+	}
+	if cfg.Observer == nil {
+		cfg.Observer = nopObserver{}
+	}
+	if cfg.Random == nil {
+		cfg.Random = rand.Reader
+	}
+	opts := []dcap.Option{dcap.WithClock(cfg.Clock)}
+	if cfg.VerifierCacheSize > 0 {
+		opts = append(opts, dcap.WithCacheSize(cfg.VerifierCacheSize))
+	}
+	intelOpts := opts
+	if cfg.TrustRoot != nil {
+		intelOpts = append(append([]dcap.Option{}, opts...), dcap.WithTrustRoot(cfg.TrustRoot))
+	}
+	qv := &quoteVerifier{intel: dcap.NewVerifier(intelOpts...), intelCollateral: cfg.Collateral}
+	if cfg.Dev != nil {
+		if cfg.Dev.Root == nil || cfg.Dev.Collateral == nil {
+			return nil, errors.New("service: dev mode needs the simulator root and collateral")
+		}
+		qv.sim = dcap.NewVerifier(append(append([]dcap.Option{}, opts...), dcap.WithTrustRoot(cfg.Dev.Root))...)
+		qv.simRoot = cfg.Dev.Root
+		qv.simCollateral = cfg.Dev.Collateral
+	}
+	return &Service{cfg: cfg, quotes: qv}, nil
+}
+
+// Issuer returns the configured issuer.
+func (s *Service) Issuer() string { return s.cfg.Issuer }
+
+// Result is a successful attestation.
+type Result struct {
+	Token     string
+	Claims    map[string]any
+	Simulated bool
+	Evidence  *Evidence
+}
+
+// Attest verifies the request's evidence, checks the runtime and init-time
+// data bindings, applies the policy and returns the signed token.
+func (s *Service) Attest(ctx context.Context, req *Request) (*Result, error) {
+	quote := req.Evidence
+	if req.Type == TypeOpenEnclave {
+		var err error
+		if quote, err = UnwrapOpenEnclaveReport(req.Evidence); err != nil {
+			return nil, BadRequest("malformed_report", "%v", err)
+		}
+	}
+	ev, err := s.quotes.verify(ctx, quote)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkEvidenceType(req.Type, ev.Result.Quote); err != nil {
+		return nil, err
+	}
+	claims := evidenceClaims(ev)
+	// MAA hashes the evidence as sent: for OpenEnclave the whole report.
+	sum := sha256.Sum256(req.Evidence)
+	for i := range claims {
+		if col, ok := claims[i].Value.(dcap.CollateralHashes); ok {
+			col.QuoteHash = hex.EncodeToString(sum[:])
+			claims[i].Value = col
+		}
+	}
+	bound, err := bindData(req, ev.Result.Quote)
+	if err != nil {
+		return nil, err
+	}
+	claims = append(claims, bound...)
+	if ev.Simulated {
+		claims = append(claims, Claim{ClaimSimulated, true})
+	}
+
+	decision, err := s.cfg.Policies.Evaluate(ctx, req.Type, req.DraftPolicy, claims)
+	if err != nil {
+		return nil, err
+	}
+	s.cfg.Observer.PolicyDecision(req.Type, decision.Permit)
+	if !decision.Permit {
+		return nil, &Error{Status: http.StatusBadRequest, Code: CodePolicyEvaluationError, Reason: "policy_denied",
+			Message: "the attestation policy did not permit this evidence (a Deny claim was issued, or no rule permitted it)"}
+	}
+
+	now := s.cfg.Clock().UTC().Truncate(time.Second)
+	body := make(map[string]any, len(claims)+2*len(decision.Issued)+8)
+	for _, c := range claims {
+		body[c.Type] = c.Value
+	}
+	if q := ev.Result.Quote; q.Enclave != nil {
+		// Legacy copies MAA still emits.
+		body["maa-attestationcollateral"] = body["x-ms-sgx-collateral"]
+		if ehd, ok := body["x-ms-sgx-ehd"]; ok {
+			body["maa-ehd"] = ehd
+			body["aas-ehd"] = ehd
+		}
+	}
+	body["x-ms-policy-hash"] = decision.Hash
+	if len(decision.Issued) > 0 {
+		issued := make(map[string]any, len(decision.Issued))
+		for _, c := range decision.Issued {
+			issued[c.Type] = c.Value
+			body[c.Type] = c.Value
+		}
+		body["x-ms-policy"] = issued
+	}
+	jti := make([]byte, 32)
+	if _, err := io.ReadFull(s.cfg.Random, jti); err != nil {
+		return nil, fmt.Errorf("service: token id: %w", err)
+	}
+	body["jti"] = hex.EncodeToString(jti)
+	body["iss"] = s.cfg.Issuer
+	body["iat"] = now.Unix()
+	body["nbf"] = now.Unix()
+	body["exp"] = now.Add(s.cfg.TokenLifetime).Unix()
+	if req.Nonce != "" {
+		body["nonce"] = req.Nonce
+	}
+
+	var tok string
+	if decision.Draft {
+		// MAA: a token shaped by a draft policy is unsecured and must not
+		// pass as a production token.
+		body[ClaimDraftPolicy] = true
+		tok, err = token.UnsecuredJWS(body)
+		s.cfg.Observer.TokenSigned("unsecured")
+	} else {
+		var key *token.Key
+		if key, err = s.cfg.Keys.ActiveKey(); err != nil {
+			return nil, fmt.Errorf("service: signing key: %w", err)
+		}
+		tok, err = token.Sign(key, token.JWKSURL(s.cfg.Issuer), body)
+		s.cfg.Observer.TokenSigned("attestation")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("service: %w", err)
+	}
+	return &Result{Token: tok, Claims: body, Simulated: ev.Simulated, Evidence: ev}, nil
+}
+
+func checkEvidenceType(t AttestationType, q *dcap.Quote) error {
+	switch {
+	case t == TypeTDX && q.TD == nil:
+		return BadRequest("evidence_type_mismatch", "the evidence is an SGX enclave quote; send it to /attest/SgxEnclave")
+	case t != TypeTDX && q.Enclave == nil:
+		return BadRequest("evidence_type_mismatch", "the evidence is a TDX quote; send it to /attest/TdxVm")
+	}
+	return nil
+}
+
+// bindData checks that runtime data is bound into the report data and
+// init-time data into the enclave's CONFIGID (SGX) or the TD's MRCONFIGID,
+// as SHA-256 of the data in the first 32 bytes (MAA's binding), and returns
+// the claims that carry the data.
+func bindData(req *Request, q *dcap.Quote) ([]Claim, error) {
+	var out []Claim
+	if d := req.RuntimeData; d != nil {
+		rd := q.ReportData()
+		sum := sha256.Sum256(d.Bytes)
+		if subtle.ConstantTimeCompare(sum[:], rd[:32]) != 1 {
+			return nil, BadRequest("runtime_data_mismatch",
+				"SuppliedRuntimeDataDigest does not match RuntimeData Digest in quote: SHA-256 of runtimeData is %x, the report data begins %x", sum, rd[:32])
+		}
+		c, err := dataClaims(d, "runtimeData", "x-ms-runtime", q)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c...)
+	}
+	if d := req.InitTimeData; d != nil {
+		var target []byte
+		if q.Enclave != nil {
+			target = q.Enclave.ConfigID[:32]
+		} else {
+			target = q.TD.MRCONFIGID[:32]
+		}
+		sum := sha256.Sum256(d.Bytes)
+		if subtle.ConstantTimeCompare(sum[:], target) != 1 {
+			field := "CONFIGID"
+			if q.TD != nil {
+				field = "MRCONFIGID"
+			}
+			return nil, BadRequest("init_time_data_mismatch",
+				"SHA-256 of initTimeData is %x, but the quote's %s begins %x", sum, field, target)
+		}
+		if d.Type == DataJSON {
+			v, err := jsonObject(d.Bytes, "initTimeData")
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, Claim{"x-ms-inittime", v})
+		}
+	}
+	return out, nil
+}
+
+func dataClaims(d *Data, field, jsonClaim string, q *dcap.Quote) ([]Claim, error) {
+	if d.Type == DataJSON {
+		v, err := jsonObject(d.Bytes, field)
+		if err != nil {
+			return nil, err
+		}
+		return []Claim{{jsonClaim, v}}, nil
+	}
+	if q.Enclave != nil {
+		return []Claim{{"x-ms-sgx-ehd", b64url(d.Bytes)}}, nil
+	}
+	return []Claim{{ClaimRuntimeData, b64url(d.Bytes)}}, nil
+}
+
+func jsonObject(b []byte, field string) (map[string]any, error) {
+	var v map[string]any
+	if err := json.Unmarshal(b, &v); err != nil || v == nil {
+		return nil, BadRequest("invalid_json_data", "%s has dataType JSON but is not a JSON object", field)
+	}
+	return v, nil
+}

@@ -32,6 +32,8 @@ Usage:
   attestctl sim quote --type sgx|tdx [--version N] [--runtime-data FILE] [--debug] [--fault NAME] [--seed S] --out FILE
   attestctl sim collateral [--seed S] --out DIR
   attestctl sim faults
+  attestctl attest --url URL --type sgx|openenclave|tdx (--quote FILE | --sim) [--runtime-data FILE | --runtime-json FILE] [--nonce S] [--ca PEM]
+  attestctl token verify --url URL [--ca PEM] [--allow-simulated] [--jwks FILE] [--at RFC3339] [--expect NAME=VALUE]... (TOKEN | -)
 
 Run "attestctl COMMAND -h" for a command's flags.
 `
@@ -54,6 +56,13 @@ func Run(ctx context.Context, args []string, stdio IO) int {
 		return runEvidenceVerify(ctx, args[2:], stdio)
 	case "sim":
 		return runSim(ctx, args[1:], stdio)
+	case "attest":
+		return runAttest(ctx, args[1:], stdio)
+	case "token":
+		if len(args) < 2 || args[1] != "verify" {
+			return usageError(stdio, "attestctl token: the only subcommand is verify")
+		}
+		return runTokenVerify(ctx, args[2:], stdio)
 	}
 	return usageError(stdio, fmt.Sprintf("attestctl: unknown command %q", args[0]))
 }

@@ -231,4 +231,3 @@ func (in *Instance) Shutdown(ctx context.Context) error {
 	}
 	return err
 }
-

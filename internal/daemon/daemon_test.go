@@ -247,6 +247,9 @@ func TestServeTLSAndShutdown(t *testing.T) {
 		if err == nil {
 			err = json.NewDecoder(resp.Body).Decode(&md)
 			resp.Body.Close()
+			if err != nil {
+				t.Fatalf("metadata: %v", err)
+			}
 			break
 		}
 		if i > 100 {
@@ -280,7 +283,6 @@ func TestRunUsage(t *testing.T) {
 		t.Error("version")
 	}
 }
-
 
 func selfSigned(t *testing.T) (certPEM, keyPEM []byte, pool *x509.CertPool) {
 	t.Helper()

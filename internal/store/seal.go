@@ -271,10 +271,11 @@ func createKeyFile(path string, content []byte) (created bool, err error) {
 		// Some filesystems have no hard links; O_EXCL gives the same
 		// exclusivity, at the cost of a window in which the file is
 		// partly written.
-		if created, err2 := createExclusive(path, content); err2 == nil || created {
+		created, err2 := createExclusive(path, content)
+		if err2 == nil || created {
 			return created, err2
 		}
-		return false, fmt.Errorf("store key file: %w", err)
+		return false, fmt.Errorf("store key file: %w; without the hard link: %w", err, err2)
 	}
 	syncDir(dir)
 	return true, nil

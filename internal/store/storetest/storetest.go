@@ -28,7 +28,8 @@ import (
 )
 
 // Run runs the suite. open must return a new, empty store, and close it
-// when the test ends (t.Cleanup).
+// when the test ends (t.Cleanup). The subtests run in parallel, each with
+// its own store, so open is called concurrently.
 func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Helper()
 	tests := []struct {

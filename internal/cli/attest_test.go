@@ -10,6 +10,7 @@ import (
 
 	"github.com/attestd/attestd/evidence/dcap"
 	"github.com/attestd/attestd/internal/daemon"
+	"github.com/attestd/attestd/internal/testvectors"
 	"github.com/attestd/attestd/simulator"
 )
 
@@ -104,5 +105,51 @@ func TestAttestRefused(t *testing.T) {
 		if code, _, _ := runCLI(t, args...); code != ExitUsage {
 			t.Errorf("%v: exit %d, want %d", args, code, ExitUsage)
 		}
+	}
+}
+
+// TestTokenVerifyMAARecording verifies a real MAA token with the JWKS
+// recorded beside it, at its issue time, through the CLI.
+func TestTokenVerifyMAARecording(t *testing.T) {
+	path := filepath.Join(testvectors.Dir(t), "..", "maa-recordings", "node", "aad_attestation_client", "recording_attestsgxenclaveshared.json")
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec struct {
+		Entries []struct {
+			RequestURI   string          `json:"RequestUri"`
+			ResponseBody json.RawMessage `json:"ResponseBody"`
+		}
+	}
+	if err := json.Unmarshal(raw, &rec); err != nil {
+		t.Fatal(err)
+	}
+	var tok string
+	jwks := filepath.Join(t.TempDir(), "certs.json")
+	for _, e := range rec.Entries {
+		if strings.HasSuffix(e.RequestURI, "/certs") {
+			if err := os.WriteFile(jwks, e.ResponseBody, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		} else if tok == "" {
+			var body struct{ Token string }
+			_ = json.Unmarshal(e.ResponseBody, &body)
+			tok = body.Token
+		}
+	}
+	const issuer = "https://sharedwus.wus.attest.azure.net"
+	code, out, stderr := runCLI(t, "token", "verify", "--url", issuer, "--jwks", jwks, "--at", "2022-01-28T23:44:40Z",
+		"--expect", "x-ms-sgx-mrenclave=b779202618becb636768e5d902f28d524222735fafb539ea9ba07c3fc171a1c2", tok)
+	if code != ExitOK || !strings.Contains(out, `"x-ms-attestation-type": "sgx"`) {
+		t.Fatalf("exit %d: %s %s", code, out, stderr)
+	}
+	// Nine hours later the 8 h token has expired.
+	if code, _, stderr := runCLI(t, "token", "verify", "--url", issuer, "--jwks", jwks, "--at", "2022-01-29T08:44:40Z", tok); code != ExitRejected || !strings.Contains(stderr, "expired") {
+		t.Errorf("expired: exit %d: %s", code, stderr)
+	}
+	// Another issuer's name is refused.
+	if code, _, _ := runCLI(t, "token", "verify", "--url", "https://attest.example", "--jwks", jwks, "--at", "2022-01-28T23:44:40Z", tok); code != ExitRejected {
+		t.Errorf("wrong issuer: exit %d", code)
 	}
 }

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -41,6 +42,12 @@ func AsError(err error) *Error {
 	var e *Error
 	if errors.As(err, &e) {
 		return e
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		// The caller gave up (or the server is shutting down) while the
+		// request waited or ran: not a fault of attestd's.
+		return &Error{Status: http.StatusServiceUnavailable, Code: "ServiceUnavailable", Reason: "request_canceled",
+			Message: "the request was canceled before it completed", Err: err}
 	}
 	return &Error{Status: http.StatusInternalServerError, Code: CodeInternalError, Reason: "internal",
 		Message: "the service failed to process the request", Err: err}

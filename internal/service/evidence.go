@@ -3,10 +3,12 @@ package service
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 
 	"github.com/attestd/attestd/evidence/dcap"
 )
@@ -25,6 +27,12 @@ type Evidence struct {
 // quote decides whether the token says it was simulated, so a simulated quote
 // can never pass as real.
 type quoteVerifier struct {
+	// routes caches, per PCK chain, what routing needs from it (its FMSPC
+	// and whether it names the simulator root), so the chain is not parsed
+	// again on every request from a known platform. Only routing uses it;
+	// the verifier checks the chain itself (and caches that work).
+	routes routeCache
+
 	intel           *dcap.Verifier
 	intelCollateral CollateralSource
 	sim             *dcap.Verifier // nil unless dev mode
@@ -37,29 +45,25 @@ func (qv *quoteVerifier) verify(ctx context.Context, raw []byte) (*Evidence, err
 	if err != nil {
 		return nil, evidenceError(err)
 	}
-	chain, err := dcap.ParsePEMChain(q.PCKChainPEM)
-	if err != nil || len(chain.Certs) == 0 {
-		return nil, evidenceError(&dcap.Error{Code: dcap.CodePCKChainInvalid, Message: "the quote's PCK certificate chain cannot be parsed", Err: err})
-	}
-	ext, err := dcap.ParsePCKExtension(chain.Certs[0])
+	rt, err := qv.route(q.PCKChainPEM)
 	if err != nil {
-		return nil, evidenceError(err)
+		return nil, err
 	}
 	verifier, source, simulated := qv.intel, qv.intelCollateral, false
-	if qv.sim != nil && namesRoot(chain.Certs, qv.simRoot) {
+	if rt.simulated {
 		verifier, source, simulated = qv.sim, qv.simCollateral, true
 	}
-	col, err := source.Collateral(ctx, q.TEE(), ext.FMSPC)
+	col, err := source.Collateral(ctx, q.TEE(), rt.fmspc)
 	if err != nil {
 		if errors.Is(err, ErrNoCollateral) {
 			// A chain that does not even lead to a trusted root is the
 			// more useful answer than missing collateral.
-			if !namesRoot(chain.Certs, verifier.TrustRoot()) {
+			if !rt.intelRooted && !rt.simulated {
 				return nil, evidenceError(&dcap.Error{Code: dcap.CodePCKChainInvalid,
 					Message: "the quote's PCK certificate chain does not lead to a trusted root"})
 			}
 			return nil, &Error{Status: http.StatusBadRequest, Code: CodeInvalidParameter, Reason: "collateral_unavailable",
-				Message: fmt.Sprintf("no collateral is configured for %s platforms with FMSPC %x", teeName(q.TEE()), ext.FMSPC), Err: err}
+				Message: fmt.Sprintf("no collateral is configured for %s platforms with FMSPC %x", teeName(q.TEE()), rt.fmspc), Err: err}
 		}
 		return nil, err
 	}
@@ -68,6 +72,51 @@ func (qv *quoteVerifier) verify(ctx context.Context, raw []byte) (*Evidence, err
 		return nil, evidenceError(err)
 	}
 	return &Evidence{Result: res, Simulated: simulated}, nil
+}
+
+// route is what routing learns from a PCK chain.
+type route struct {
+	fmspc       [6]byte
+	simulated   bool // names the simulator root (dev mode only)
+	intelRooted bool // names the real trust root
+}
+
+// routeCacheSize bounds the routing cache: one entry per platform (PCK
+// certificate) seen; when full it starts over.
+const routeCacheSize = 4096
+
+type routeCache struct {
+	mu      sync.RWMutex
+	entries map[[32]byte]route
+}
+
+func (qv *quoteVerifier) route(chainPEM []byte) (route, error) {
+	key := sha256.Sum256(chainPEM)
+	qv.routes.mu.RLock()
+	rt, ok := qv.routes.entries[key]
+	qv.routes.mu.RUnlock()
+	if ok {
+		return rt, nil
+	}
+	chain, err := dcap.ParsePEMChain(chainPEM)
+	if err != nil || len(chain.Certs) == 0 {
+		return route{}, evidenceError(&dcap.Error{Code: dcap.CodePCKChainInvalid, Message: "the quote's PCK certificate chain cannot be parsed", Err: err})
+	}
+	ext, err := dcap.ParsePCKExtension(chain.Certs[0])
+	if err != nil {
+		return route{}, evidenceError(err)
+	}
+	rt = route{fmspc: ext.FMSPC, intelRooted: namesRoot(chain.Certs, qv.intel.TrustRoot())}
+	if qv.sim != nil && namesRoot(chain.Certs, qv.simRoot) {
+		rt.simulated = true
+	}
+	qv.routes.mu.Lock()
+	if qv.routes.entries == nil || len(qv.routes.entries) >= routeCacheSize {
+		qv.routes.entries = make(map[[32]byte]route)
+	}
+	qv.routes.entries[key] = rt
+	qv.routes.mu.Unlock()
+	return rt, nil
 }
 
 // namesRoot reports whether a chain ends in root or in a certificate

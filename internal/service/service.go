@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"runtime"
 	"time"
 
 	"github.com/attestd/attestd/evidence/dcap"
@@ -63,12 +64,18 @@ type Config struct {
 	Random io.Reader
 	// VerifierCacheSize bounds each DCAP verifier's caches (0: default).
 	VerifierCacheSize int
+	// MaxConcurrent bounds the attestations in progress (verification and
+	// signing are CPU-bound; more at once only lengthens the latency tail).
+	// Zero means twice GOMAXPROCS. Callers beyond it wait their turn, in
+	// arrival order, until their context ends.
+	MaxConcurrent int
 }
 
 // Service runs attestations. It is safe for concurrent use.
 type Service struct {
 	cfg    Config
 	quotes *quoteVerifier
+	slots  chan struct{}
 }
 
 type nopObserver struct{}
@@ -119,7 +126,10 @@ func New(cfg Config) (*Service, error) {
 		qv.simRoot = cfg.Dev.Root
 		qv.simCollateral = cfg.Dev.Collateral
 	}
-	return &Service{cfg: cfg, quotes: qv}, nil
+	if cfg.MaxConcurrent <= 0 {
+		cfg.MaxConcurrent = 2 * runtime.GOMAXPROCS(0)
+	}
+	return &Service{cfg: cfg, quotes: qv, slots: make(chan struct{}, cfg.MaxConcurrent)}, nil
 }
 
 // Issuer returns the configured issuer.
@@ -136,6 +146,12 @@ type Result struct {
 // Attest verifies the request's evidence, checks the runtime and init-time
 // data bindings, applies the policy and returns the signed token.
 func (s *Service) Attest(ctx context.Context, req *Request) (*Result, error) {
+	select {
+	case s.slots <- struct{}{}:
+		defer func() { <-s.slots }()
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 	quote := req.Evidence
 	if req.Type == TypeOpenEnclave {
 		var err error

@@ -3,8 +3,12 @@ package service
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/attestd/attestd/token"
 )
 
 // TestPolicyHash checks MAA's x-ms-policy-hash formula against the value
@@ -79,4 +83,33 @@ func FuzzUnwrapOpenEnclaveReport(f *testing.F) {
 			t.Fatalf("accepted %d bytes from %d", len(q), len(in))
 		}
 	})
+}
+
+type noKeys struct{}
+
+func (noKeys) ActiveKey() (*token.Key, error) { return nil, errors.New("no key in this test") }
+
+// TestConcurrencyBound: a request that finds every slot taken waits, and
+// gives up with request_canceled (503) when its context ends.
+func TestConcurrencyBound(t *testing.T) {
+	s, err := New(Config{Issuer: "https://a.test", Keys: noKeys{}, Collateral: &FileCollateral{}, MaxConcurrent: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.slots <- struct{}{} // the one slot is busy
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	_, err = s.Attest(ctx, &Request{Type: TypeSGX, Evidence: []byte("x")})
+	if e := AsError(err); e.Reason != "request_canceled" || e.Status != 503 {
+		t.Fatalf("got %v", err)
+	}
+	<-s.slots
+	// With the slot free the same request runs (and fails on its evidence).
+	_, err = s.Attest(context.Background(), &Request{Type: TypeSGX, Evidence: []byte("x")})
+	if e := AsError(err); e.Reason != "malformed_quote" {
+		t.Fatalf("got %v", err)
+	}
+	if len(s.slots) != 0 {
+		t.Fatal("a slot leaked")
+	}
 }

@@ -376,6 +376,14 @@ func decodeBase64(s string) ([]byte, error) {
 	if len(s)-len(trimmed) > 2 {
 		return nil, errors.New("too much padding")
 	}
+	// Go's decoder skips CR and LF even in strict mode; a binary field
+	// with line breaks (or any other stray byte) is refused instead.
+	for i := 0; i < len(trimmed); i++ {
+		c := trimmed[i]
+		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || strings.IndexByte("-_+/", c) >= 0) {
+			return nil, fmt.Errorf("invalid character %q at offset %d", c, i)
+		}
+	}
 	url := strings.ContainsAny(trimmed, "-_")
 	std := strings.ContainsAny(trimmed, "+/")
 	if url && std {

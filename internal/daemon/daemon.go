@@ -18,6 +18,7 @@ import (
 	"github.com/attestd/attestd/internal/store"
 	"github.com/attestd/attestd/internal/store/sqlite"
 	"github.com/attestd/attestd/simulator"
+	"github.com/attestd/attestd/token"
 )
 
 // Version is attestd's version, reported in x-ms-maa-service-version.
@@ -137,20 +138,34 @@ func Start(ctx context.Context, cfg Config, opts Options) (*Instance, error) {
 		Issuer: issuer, TokenLifetime: lifetime, Clock: clock, Keys: km,
 		Collateral: intel, Observer: metrics,
 	}
+	var devKeys *fixedKey
 	if cfg.Dev {
 		sim, err := simulator.New(simulator.Options{Seed: cfg.DevSeed, Now: clock()})
 		if err != nil {
 			return fail(fmt.Errorf("dev mode: %w", err))
 		}
-		svcCfg.Dev = &service.DevMode{Root: sim.Root(), Collateral: service.NewSimulatorCollateral(cfg.DevSeed, clock)}
-		log.Warn("DEV MODE: simulator evidence is accepted; its tokens carry x-attestd-simulated=true. Never use in production.",
-			"seed", sim.Seed())
+		// Simulated evidence gets its own key, made afresh in memory on
+		// every start and never stored: its tokens stop verifying as soon
+		// as dev mode is off, and the production key never vouches for
+		// evidence anyone can mint.
+		devKey, err := token.GenerateKey(nil, issuer, clock())
+		if err != nil {
+			return fail(fmt.Errorf("dev mode: %w", err))
+		}
+		devKeys = &fixedKey{key: devKey}
+		svcCfg.Dev = &service.DevMode{Root: sim.Root(), Collateral: service.NewSimulatorCollateral(cfg.DevSeed, clock), Keys: devKeys}
+		log.Warn("DEV MODE: simulator evidence is accepted; its tokens carry x-attestd-simulated=true and are signed by a separate in-memory key. Never use in production.",
+			"seed", sim.Seed(), "dev_kid", devKey.KID)
 	}
 	svc, err := service.New(svcCfg)
 	if err != nil {
 		return fail(err)
 	}
-	srv, err := server.New(server.Config{Service: svc, Keys: km, Ready: st, Metrics: metrics, Logger: log, Version: Version})
+	var published server.KeySet = km
+	if devKeys != nil {
+		published = keySets{km, devKeys}
+	}
+	srv, err := server.New(server.Config{Service: svc, Keys: published, Ready: st, Metrics: metrics, Logger: log, Version: Version})
 	if err != nil {
 		return fail(err)
 	}
@@ -182,6 +197,23 @@ func Start(ctx context.Context, cfg Config, opts Options) (*Instance, error) {
 	log.Info("attestd listening", "addr", ln.Addr().String(), "issuer", issuer, "tls", tlsConfig != nil,
 		"data_dir", cfg.DataDir, "dev", cfg.Dev, "active_kid", mustKID(km))
 	return inst, nil
+}
+
+// fixedKey is a key that is always the active and only published one.
+type fixedKey struct{ key *token.Key }
+
+func (f *fixedKey) ActiveKey() (*token.Key, error) { return f.key, nil }
+func (f *fixedKey) Published() []*token.Key        { return []*token.Key{f.key} }
+
+// keySets publishes several key sets, in order.
+type keySets []server.KeySet
+
+func (ks keySets) Published() []*token.Key {
+	var out []*token.Key
+	for _, k := range ks {
+		out = append(out, k.Published()...)
+	}
+	return out
 }
 
 func mustKID(km *keys.Manager) string {

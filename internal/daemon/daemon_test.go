@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"io"
@@ -21,6 +22,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/attestd/attestd/client"
+	"github.com/attestd/attestd/evidence/dcap"
+	"github.com/attestd/attestd/simulator"
 	"github.com/attestd/attestd/token"
 )
 
@@ -306,4 +310,56 @@ func selfSigned(t *testing.T) (certPEM, keyPEM []byte, pool *x509.CertPool) {
 	pool.AddCert(cert)
 	kb, _ := x509.MarshalPKCS8PrivateKey(key)
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb}), pool
+}
+
+// TestDevKeyIsSeparate: simulated evidence is signed by an in-memory key
+// of its own, published only while dev mode is on; the stored production
+// key never signs it.
+func TestDevKeyIsSeparate(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	cfg.Addr = "127.0.0.1:0"
+	cfg.Dev = true
+	cfg.Issuer = "http://attestd.test" // the same across restarts
+	inst := start(t, cfg)
+	url := "http://" + inst.Addr.String()
+	published := kids(jwks(t, http.DefaultClient, url))
+	prod, err := inst.keys.ActiveKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(published) != 2 || published[0] != prod.KID {
+		t.Fatalf("dev mode publishes %v; production key %s", published, prod.KID)
+	}
+	devKID := published[1]
+	sim, err := simulator.New(simulator.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := sim.Quote(simulator.QuoteOptions{TEE: dcap.TEESGX})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := c.Attest(context.Background(), client.SGX, client.AttestRequest{Evidence: q})
+	if err != nil {
+		t.Fatal(err)
+	}
+	header, _ := base64.RawURLEncoding.DecodeString(strings.Split(tok, ".")[0])
+	var h struct{ Kid string }
+	if err := json.Unmarshal(header, &h); err != nil || h.Kid != devKID {
+		t.Fatalf("simulated evidence signed by %q, want the dev key %q", h.Kid, devKID)
+	}
+	if err := inst.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Dev = false
+	inst = start(t, cfg)
+	defer inst.Shutdown(context.Background())
+	if after := kids(jwks(t, http.DefaultClient, "http://"+inst.Addr.String())); len(after) != 1 || after[0] != prod.KID {
+		t.Fatalf("without dev mode /certs has %v, want only %s", after, prod.KID)
+	}
 }

@@ -155,7 +155,10 @@ func runKeys(ctx context.Context, sub string, args []string, stdio IO) int {
 			fmt.Fprintln(stdio.Stderr, "attestd keys rotate: no existing key to take the issuer from; pass --issuer")
 			return ExitUsage
 		}
-		km, err := keys.New(ctx, keys.Config{Store: st, Issuer: issuer, Retention: time.Duration(cfg.TokenLifetime) + 10*time.Minute})
+		// Open, not New: New would already make a key for a new issuer,
+		// and this command makes exactly one. NoPrune: only the service
+		// knows its token lifetime, so only it retires keys for good.
+		km, err := keys.Open(ctx, keys.Config{Store: st, Issuer: issuer, NoPrune: true})
 		if err != nil {
 			fmt.Fprintf(stdio.Stderr, "attestd keys rotate: %v\n", err)
 			return ExitError

@@ -5,8 +5,10 @@ package keys
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -24,6 +26,7 @@ type Manager struct {
 	// retention is how long a retired key stays published: the longest
 	// token lifetime plus clock skew.
 	retention time.Duration
+	prune     bool
 
 	mu        sync.RWMutex
 	active    *token.Key
@@ -38,28 +41,41 @@ type Config struct {
 	Clock  func() time.Time
 	// Retention: how long retired keys stay published.
 	Retention time.Duration
+	// NoPrune keeps every retired key. A tool that does not know the
+	// service's token lifetime (attestd keys rotate) must not decide when
+	// the service's keys may go.
+	NoPrune bool
 }
 
 // ErrNoActiveKey means the store holds no key that may sign.
 var ErrNoActiveKey = errors.New("keys: no active signing key")
 
-// New builds a Manager and loads the keys, creating the first key if the
-// store has none.
-func New(ctx context.Context, cfg Config) (*Manager, error) {
+// Open builds a Manager over the stored keys without creating any.
+func Open(ctx context.Context, cfg Config) (*Manager, error) {
 	if cfg.Tenant == "" {
 		cfg.Tenant = store.DefaultTenant
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
 	}
-	m := &Manager{store: cfg.Store, tenant: cfg.Tenant, issuer: cfg.Issuer, clock: cfg.Clock, retention: cfg.Retention}
+	m := &Manager{store: cfg.Store, tenant: cfg.Tenant, issuer: cfg.Issuer, clock: cfg.Clock, retention: cfg.Retention, prune: !cfg.NoPrune}
 	if err := m.Reload(ctx); err != nil && !errors.Is(err, ErrNoActiveKey) {
 		return nil, err
 	}
-	// A key whose certificate names another issuer (the public URL
-	// changed) is replaced: relying parties check that the signing
-	// certificate's subject is CN=<iss>.
-	if a := m.activeKey(); a == nil || a.Certificate.Subject.CommonName != cfg.Issuer {
+	return m, nil
+}
+
+// New builds a Manager and loads the keys, creating a key if the store has
+// none for this issuer.
+func New(ctx context.Context, cfg Config) (*Manager, error) {
+	m, err := Open(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	// No key for this issuer (first start, or the public URL changed):
+	// make one. Relying parties check that the signing certificate's
+	// subject is CN=<iss>.
+	if m.activeKey() == nil {
 		if _, err := m.Rotate(ctx); err != nil {
 			return nil, err
 		}
@@ -90,53 +106,83 @@ func (m *Manager) Published() []*token.Key {
 
 // Reload reads the keys from the store, deletes retired keys whose tokens
 // have all expired, and swaps the in-memory view.
+//
+// The active key is the newest unretired key made for this manager's
+// issuer: a key another process made for another public URL is published
+// (it may have signed tokens) but never signs here, since relying parties
+// check that the signing certificate names the token's issuer. Older
+// unretired keys (left by concurrent rotations) count as retired when the
+// next key was created.
 func (m *Manager) Reload(ctx context.Context) error {
 	stored, err := m.store.SigningKeys(ctx, m.tenant)
 	if err != nil {
 		return fmt.Errorf("keys: loading: %w", err)
 	}
 	now := m.clock()
-	var active *token.Key
-	var retired []*token.Key
-	for _, sk := range stored {
-		if !sk.RetiredAt.IsZero() && now.Sub(sk.RetiredAt) > m.retention {
-			if err := m.store.DeleteSigningKey(ctx, m.tenant, sk.KID); err != nil && !errors.Is(err, store.ErrNotFound) {
-				return fmt.Errorf("keys: pruning %s: %w", sk.KID, err)
-			}
-			continue
-		}
+	parsed := make([]*token.Key, len(stored))
+	for i, sk := range stored {
 		k, err := token.ParseKey(sk.KID, sk.Algorithm, sk.PrivateKeyPKCS8, sk.CertificateDER, sk.CreatedAt, sk.RetiredAt)
 		if err != nil {
 			return fmt.Errorf("keys: %w", err)
 		}
-		if sk.RetiredAt.IsZero() {
-			// The newest unretired key signs; keys are listed oldest first.
+		parsed[i] = k
+	}
+	var active *token.Key
+	var others []*token.Key
+	for i, k := range parsed {
+		cn := k.Certificate.Subject.CommonName
+		retired := k.RetiredAt
+		if retired.IsZero() {
+			for _, later := range parsed[i+1:] {
+				if later.RetiredAt.IsZero() && later.Certificate.Subject.CommonName == cn {
+					retired = later.CreatedAt
+					break
+				}
+			}
+		}
+		if m.prune && !retired.IsZero() && now.Sub(retired) > m.retention {
+			if err := m.store.DeleteSigningKey(ctx, m.tenant, k.KID); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("keys: pruning %s: %w", k.KID, err)
+			}
+			continue
+		}
+		if k.RetiredAt.IsZero() && cn == m.issuer {
+			// Keys are listed oldest first: the last such key wins.
 			if active != nil {
-				retired = append(retired, active)
+				others = append(others, active)
 			}
 			active = k
 		} else {
-			retired = append(retired, k)
+			others = append(others, k)
 		}
 	}
-	published := make([]*token.Key, 0, len(retired)+1)
+	published := make([]*token.Key, 0, len(others)+1)
 	if active != nil {
 		published = append(published, active)
 	}
-	for i := len(retired) - 1; i >= 0; i-- {
-		published = append(published, retired[i])
+	for i := len(others) - 1; i >= 0; i-- {
+		published = append(published, others[i])
 	}
 	m.mu.Lock()
-	m.active, m.published = active, published
-	m.mu.Unlock()
+	defer m.mu.Unlock()
 	if active == nil {
+		// Keep signing with the key in hand rather than failing every
+		// request; the caller logs the error.
+		if m.active != nil {
+			if !slices.ContainsFunc(published, func(k *token.Key) bool { return k.KID == m.active.KID }) {
+				published = append([]*token.Key{m.active}, published...)
+			}
+			m.published = published
+		}
 		return ErrNoActiveKey
 	}
+	m.active, m.published = active, published
 	return nil
 }
 
 // Rotate creates a new signing key, makes it active and retires the
-// previous ones (which stay published for the retention period).
+// previous keys of the same issuer (which stay published for the retention
+// period).
 func (m *Manager) Rotate(ctx context.Context) (*token.Key, error) {
 	now := m.clock()
 	k, err := token.GenerateKey(nil, m.issuer, now)
@@ -158,7 +204,7 @@ func (m *Manager) Rotate(ctx context.Context) (*token.Key, error) {
 		return nil, fmt.Errorf("keys: storing new key: %w", err)
 	}
 	for _, o := range old {
-		if o.RetiredAt.IsZero() {
+		if o.RetiredAt.IsZero() && certCN(o.CertificateDER) == m.issuer {
 			if err := m.store.RetireSigningKey(ctx, m.tenant, o.KID, now); err != nil {
 				return nil, fmt.Errorf("keys: retiring %s: %w", o.KID, err)
 			}
@@ -168,4 +214,12 @@ func (m *Manager) Rotate(ctx context.Context) (*token.Key, error) {
 		return nil, err
 	}
 	return k, nil
+}
+
+func certCN(der []byte) string {
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		return ""
+	}
+	return c.Subject.CommonName
 }

@@ -62,6 +62,14 @@ type envOptions struct {
 }
 
 // sharedKey is generated once: RSA key generation dominates otherwise.
+var sharedDevKey = sync.OnceValue(func() *token.Key {
+	k, err := token.GenerateKey(nil, "https://attestd.test", simNow)
+	if err != nil {
+		panic(err)
+	}
+	return k
+})
+
 var sharedKey = sync.OnceValue(func() *token.Key {
 	k, err := token.GenerateKey(nil, "https://attestd.test", simNow)
 	if err != nil {
@@ -93,12 +101,13 @@ func newEnv(t testing.TB, o envOptions) *testEnv {
 		}
 		col = fc
 	}
-	keys := &staticKeys{keys: []*token.Key{sharedKey()}}
+	keys := &staticKeys{keys: []*token.Key{sharedKey(), sharedDevKey()}}
 	cfg := service.Config{Issuer: "https://attestd.test", Clock: clock, Keys: keys, Collateral: col}
 	if !o.noDev {
 		// The dev collateral is issued at simNow, like the quotes' PCK
 		// certificates.
-		cfg.Dev = &service.DevMode{Root: sim.Root(), Collateral: service.NewSimulatorCollateral("", func() time.Time { return simNow })}
+		cfg.Dev = &service.DevMode{Root: sim.Root(), Collateral: service.NewSimulatorCollateral("", func() time.Time { return simNow }),
+			Keys: &staticKeys{keys: []*token.Key{sharedDevKey()}}}
 	}
 	metrics := NewMetrics()
 	cfg.Observer = metrics

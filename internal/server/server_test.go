@@ -41,7 +41,8 @@ func TestAttestSGXBinaryRuntimeData(t *testing.T) {
 		"quote": b64u(q), "runtimeData": map[string]string{"data": b64u(runtime), "dataType": "Binary"}, "nonce": "n-123",
 	}))
 	// The header strict verifiers (Gramine) require.
-	if h["alg"] != "RS256" || h["typ"] != "JWT" || h["jku"] != "https://attestd.test/certs" || h["kid"] != sharedKey().KID {
+	// Simulated evidence is signed by the dev key, never the production one.
+	if h["alg"] != "RS256" || h["typ"] != "JWT" || h["jku"] != "https://attestd.test/certs" || h["kid"] != sharedDevKey().KID {
 		t.Errorf("header %v", h)
 	}
 	want := map[string]any{
@@ -167,7 +168,10 @@ func TestRealVectors(t *testing.T) {
 			at := mustTime(t, tc.at)
 			e := newEnv(t, envOptions{clock: at, collateral: []string{tc.collateral}, noDev: true})
 			q := testvectors.Read(t, dir, tc.path)
-			_, c := e.tokenOf(e.attest(tc.typ, map[string]any{"quote": b64u(q)}))
+			h, c := e.tokenOf(e.attest(tc.typ, map[string]any{"quote": b64u(q)}))
+			if h["kid"] != sharedKey().KID {
+				t.Errorf("a real quote's token is signed by %v, not the production key", h["kid"])
+			}
 			if c["x-attestd-tcb-status"] != tc.status {
 				t.Errorf("tcb status %v, want %s", c["x-attestd-tcb-status"], tc.status)
 			}

@@ -43,6 +43,12 @@ type DevMode struct {
 	Root *x509.Certificate
 	// Collateral serves the simulator's collateral.
 	Collateral CollateralSource
+	// Keys signs tokens for simulated evidence. It must not be the
+	// production key: the simulator's seed is public, so a token it vouches
+	// for proves nothing, and clients that ignore x-attestd-simulated (every
+	// MAA client does) must not be able to mistake it for a real one once
+	// dev mode is off.
+	Keys KeyProvider
 }
 
 // Config configures a Service.
@@ -119,8 +125,8 @@ func New(cfg Config) (*Service, error) {
 	}
 	qv := &quoteVerifier{intel: dcap.NewVerifier(intelOpts...), intelCollateral: cfg.Collateral}
 	if cfg.Dev != nil {
-		if cfg.Dev.Root == nil || cfg.Dev.Collateral == nil {
-			return nil, errors.New("service: dev mode needs the simulator root and collateral")
+		if cfg.Dev.Root == nil || cfg.Dev.Collateral == nil || cfg.Dev.Keys == nil {
+			return nil, errors.New("service: dev mode needs the simulator root, its collateral and a signing key of its own")
 		}
 		qv.sim = dcap.NewVerifier(append(append([]dcap.Option{}, opts...), dcap.WithTrustRoot(cfg.Dev.Root))...)
 		qv.simRoot = cfg.Dev.Root
@@ -237,8 +243,12 @@ func (s *Service) Attest(ctx context.Context, req *Request) (*Result, error) {
 		tok, err = token.UnsecuredJWS(body)
 		s.cfg.Observer.TokenSigned("unsecured")
 	} else {
+		keys := s.cfg.Keys
+		if ev.Simulated {
+			keys = s.cfg.Dev.Keys
+		}
 		var key *token.Key
-		if key, err = s.cfg.Keys.ActiveKey(); err != nil {
+		if key, err = keys.ActiveKey(); err != nil {
 			return nil, fmt.Errorf("service: signing key: %w", err)
 		}
 		tok, err = token.Sign(key, token.JWKSURL(s.cfg.Issuer), body)

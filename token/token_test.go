@@ -68,8 +68,11 @@ func TestParseKey(t *testing.T) {
 		"cert of another key": func() error { _, err := ParseKey(a.KID, AlgRS256, pa, b.Certificate.Raw, now, time.Time{}); return err },
 		"wrong kid":           func() error { _, err := ParseKey(b.KID, AlgRS256, pa, a.Certificate.Raw, now, time.Time{}); return err },
 		"alg":                 func() error { _, err := ParseKey(a.KID, "ES256", pa, a.Certificate.Raw, now, time.Time{}); return err },
-		"garbage key":         func() error { _, err := ParseKey(a.KID, AlgRS256, []byte("x"), a.Certificate.Raw, now, time.Time{}); return err },
-		"garbage cert":        func() error { _, err := ParseKey(a.KID, AlgRS256, pa, []byte("x"), now, time.Time{}); return err },
+		"garbage key": func() error {
+			_, err := ParseKey(a.KID, AlgRS256, []byte("x"), a.Certificate.Raw, now, time.Time{})
+			return err
+		},
+		"garbage cert": func() error { _, err := ParseKey(a.KID, AlgRS256, pa, []byte("x"), now, time.Time{}); return err },
 	} {
 		if call() == nil {
 			t.Errorf("%s: accepted", name)

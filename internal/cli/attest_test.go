@@ -40,12 +40,12 @@ func TestAttestAndVerifyToken(t *testing.T) {
 	}
 	for _, typ := range []string{"sgx", "openenclave", "tdx"} {
 		t.Run(typ, func(t *testing.T) {
-			code, tok, stderr := runCLI(t, "attest", "--url", url, "--type", typ, "--sim", "--runtime-json", rtJSON, "--nonce", "n1")
+			code, tok, stderr := runCLI(t, "attest", "--url", url, "--type", typ, "--sim", "--runtime-json", rtJSON, "--nonce", "12345")
 			if code != ExitOK || strings.Count(strings.TrimSpace(tok), ".") != 2 {
 				t.Fatalf("attest: exit %d, %q, %s", code, tok, stderr)
 			}
 			tok = strings.TrimSpace(tok)
-			code, out, stderr := runCLI(t, "token", "verify", "--url", url, "--allow-simulated", "--expect", "nonce=n1", tok)
+			code, out, stderr := runCLI(t, "token", "verify", "--url", url, "--allow-simulated", "--expect", "nonce=12345", "--expect", "x-attestd-simulated:=true", tok)
 			if code != ExitOK {
 				t.Fatalf("token verify: exit %d: %s", code, stderr)
 			}
@@ -67,7 +67,7 @@ func TestAttestAndVerifyToken(t *testing.T) {
 			if code, _, _ := runCLI(t, "token", "verify", "--url", url, "--allow-simulated", tampered); code != ExitRejected {
 				t.Errorf("tampered token: exit %d", code)
 			}
-			if code, _, stderr := runCLI(t, "token", "verify", "--url", url, "--allow-simulated", "--expect", "nonce=other", tok); code != ExitRejected || !strings.Contains(stderr, "claim_mismatch") {
+			if code, _, stderr := runCLI(t, "token", "verify", "--url", url, "--allow-simulated", "--expect", "nonce:=12345", tok); code != ExitRejected || !strings.Contains(stderr, "claim_mismatch") {
 				t.Errorf("--expect mismatch: exit %d: %s", code, stderr)
 			}
 		})

@@ -33,7 +33,7 @@ Usage:
   attestctl sim collateral [--seed S] --out DIR
   attestctl sim faults
   attestctl attest --url URL --type sgx|openenclave|tdx (--quote FILE | --sim) [--runtime-data FILE | --runtime-json FILE] [--nonce S] [--ca PEM]
-  attestctl token verify --url URL [--ca PEM] [--allow-simulated] [--jwks FILE] [--at RFC3339] [--expect NAME=VALUE]... (TOKEN | -)
+  attestctl token verify --url URL [--ca PEM] [--allow-simulated] [--jwks FILE] [--at RFC3339] [--expect NAME=STRING | NAME:=JSON]... (TOKEN | -)
 
 Run "attestctl COMMAND -h" for a command's flags.
 `

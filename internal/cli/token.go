@@ -19,9 +19,9 @@ func runTokenVerify(ctx context.Context, args []string, stdio IO) int {
 	jwksPath := fs.String("jwks", "", "verify against this JWKS `FILE` instead of fetching the issuer's keys")
 	atFlag := fs.String("at", "", "verify at this `RFC3339` time instead of now")
 	var expect multiFlag
-	fs.Var(&expect, "expect", "require claim `NAME=VALUE` (VALUE as JSON, or a plain string); repeatable")
+	fs.Var(&expect, "expect", "require claim `NAME=STRING`, or NAME:=JSON for a number, boolean, object or array; repeatable")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: attestctl token verify --url URL [--ca PEM] [--allow-simulated] [--jwks FILE] [--at RFC3339] [--expect NAME=VALUE]... (TOKEN | -)")
+		fmt.Fprintln(fs.Output(), "Usage: attestctl token verify --url URL [--ca PEM] [--allow-simulated] [--jwks FILE] [--at RFC3339] [--expect NAME=STRING | NAME:=JSON]... (TOKEN | -)")
 		fmt.Fprintln(fs.Output(), "\nVerifies an attestation token (signature by a key the issuer publishes, RS256 only, iss, exp, nbf)\nand prints its claims as JSON. Exit status: 0 valid, 1 not valid, 2 usage or input error.")
 		fs.PrintDefaults()
 	}
@@ -89,14 +89,20 @@ func runTokenVerify(ctx context.Context, args []string, stdio IO) int {
 		want := map[string]any{}
 		for _, e := range expect {
 			name, value, ok := strings.Cut(e, "=")
-			if !ok || name == "" {
-				return fail("--expect %q: want NAME=VALUE", e)
+			if !ok || name == "" || name == ":" {
+				return fail("--expect %q: want NAME=STRING or NAME:=JSON", e)
 			}
-			var v any
-			if err := json.Unmarshal([]byte(value), &v); err != nil {
-				v = value
+			if jsonName, isJSON := strings.CutSuffix(name, ":"); isJSON {
+				var v any
+				if err := json.Unmarshal([]byte(value), &v); err != nil {
+					return fail("--expect %q: the value after := is not JSON: %v", e, err)
+				}
+				want[jsonName] = v
+				continue
 			}
-			want[name] = v
+			// A plain string, even when it looks like a number: a nonce
+			// of 12345 is the string "12345".
+			want[name] = value
 		}
 		opts = append(opts, verify.WithExpectedClaims(want))
 	}

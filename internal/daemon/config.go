@@ -218,6 +218,9 @@ func (c *Config) validate() error {
 	if d := time.Duration(c.TokenLifetime); d < time.Minute || d > 366*24*time.Hour {
 		return fmt.Errorf("config: token lifetime %s is outside 1m..366 days", d)
 	}
+	if c.ShutdownTimeout <= 0 {
+		return errors.New("config: shutdownTimeout must be positive")
+	}
 	if c.DataDir == "" {
 		return errors.New("config: no data dir")
 	}
@@ -252,21 +255,23 @@ func checkIssuer(s string) error {
 	return nil
 }
 
-// issuerFor derives the public URL when none is configured: the listen
-// address with localhost for an unspecified host.
-func issuerFor(cfg Config, addr net.Addr) string {
+// issuerFor derives the public URL when none is configured. Only a
+// loopback listener can guess it (localhost); on any other address the
+// URL clients use is unknowable here, and a wrong guess would put a wrong
+// iss in every token and a wrong CN in the signing certificate.
+func issuerFor(cfg Config, addr net.Addr) (string, error) {
 	if cfg.Issuer != "" {
-		return cfg.Issuer
+		return cfg.Issuer, nil
 	}
 	host, port, _ := net.SplitHostPort(addr.String())
-	if ip := net.ParseIP(host); host == "" || (ip != nil && (ip.IsUnspecified() || ip.IsLoopback())) {
-		host = "localhost"
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return "", fmt.Errorf("config: listening on %s, which is not loopback: set --issuer to the public URL clients use (e.g. https://attest.example.com)", addr)
 	}
 	scheme := "http"
 	if cfg.TLSCert != "" {
 		scheme = "https"
 	}
-	return scheme + "://" + net.JoinHostPort(host, port)
+	return scheme + "://" + net.JoinHostPort("localhost", port), nil
 }
 
 func parseCertCN(der []byte) (string, error) {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/attestd/attestd/internal/keys"
@@ -36,7 +37,11 @@ type Instance struct {
 	keys     *keys.Manager
 	done     chan error
 	quit     chan struct{}
-	shutdown time.Duration
+	stopOnce sync.Once
+	// cancelRequests ends every request's context.
+	cancelRequests context.CancelFunc
+	reloader       sync.WaitGroup
+	shutdown       time.Duration
 }
 
 // Options are for embedding attestd in tests and harnesses.
@@ -117,7 +122,11 @@ func Start(ctx context.Context, cfg Config, opts Options) (*Instance, error) {
 			return nil, fmt.Errorf("listen: %w", err)
 		}
 	}
-	issuer := issuerFor(cfg, ln.Addr())
+	issuer, err := issuerFor(cfg, ln.Addr())
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
 	st, err := openStore(ctx, cfg)
 	if err != nil {
 		ln.Close()
@@ -179,7 +188,11 @@ func Start(ctx context.Context, cfg Config, opts Options) (*Instance, error) {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	inst := &Instance{Addr: ln.Addr(), URL: issuer, log: log, server: hs, store: st, keys: km,
+	// Requests' contexts end when shutdown gives up, so work waiting for
+	// an attestation slot stops too.
+	baseCtx, cancelBase := context.WithCancel(context.Background())
+	hs.BaseContext = func(net.Listener) context.Context { return baseCtx }
+	inst := &Instance{Addr: ln.Addr(), URL: issuer, log: log, server: hs, store: st, keys: km, cancelRequests: cancelBase,
 		done: make(chan error, 1), quit: make(chan struct{}), shutdown: time.Duration(cfg.ShutdownTimeout)}
 	go func() {
 		var err error
@@ -193,7 +206,11 @@ func Start(ctx context.Context, cfg Config, opts Options) (*Instance, error) {
 		}
 		inst.done <- err
 	}()
-	go inst.reloadKeys(time.Duration(cfg.KeyReloadInterval))
+	inst.reloader.Add(1)
+	go func() {
+		defer inst.reloader.Done()
+		inst.reloadKeys(time.Duration(cfg.KeyReloadInterval))
+	}()
 	log.Info("attestd listening", "addr", ln.Addr().String(), "issuer", issuer, "tls", tlsConfig != nil,
 		"data_dir", cfg.DataDir, "dev", cfg.Dev, "active_kid", mustKID(km))
 	return inst, nil
@@ -246,8 +263,15 @@ func (in *Instance) reloadKeys(every time.Duration) {
 }
 
 // Shutdown stops accepting connections, waits for in-flight requests (up
-// to the configured timeout) and closes the store.
+// to the configured timeout, then closes what is left) and closes the
+// store. Calling it again returns at once.
 func (in *Instance) Shutdown(ctx context.Context) error {
+	err := errors.New("daemon: already shut down")
+	in.stopOnce.Do(func() { err = in.stop(ctx) })
+	return err
+}
+
+func (in *Instance) stop(ctx context.Context) error {
 	if in.shutdown > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, in.shutdown)
@@ -255,9 +279,17 @@ func (in *Instance) Shutdown(ctx context.Context) error {
 	}
 	close(in.quit)
 	err := in.server.Shutdown(ctx)
+	if err != nil {
+		// Out of patience: drop the remaining connections.
+		in.log.Warn("shutdown timed out; closing open connections", "error", err)
+		in.cancelRequests()
+		_ = in.server.Close()
+	}
+	in.cancelRequests()
 	if serveErr := <-in.done; err == nil {
 		err = serveErr
 	}
+	in.reloader.Wait()
 	if cerr := in.store.Close(); err == nil {
 		err = cerr
 	}

@@ -88,15 +88,20 @@ func TestConfigErrors(t *testing.T) {
 }
 
 func TestIssuerFor(t *testing.T) {
-	addr := &net.TCPAddr{IP: net.IPv4zero, Port: 8443}
-	if got := issuerFor(Config{TLSCert: "c"}, addr); got != "https://localhost:8443" {
-		t.Error(got)
+	loop := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8443}
+	if got, err := issuerFor(Config{TLSCert: "c"}, loop); err != nil || got != "https://localhost:8443" {
+		t.Error(got, err)
 	}
-	if got := issuerFor(Config{}, &net.TCPAddr{IP: net.ParseIP("10.1.2.3"), Port: 80}); got != "http://10.1.2.3:80" {
-		t.Error(got)
+	if got, err := issuerFor(Config{}, &net.TCPAddr{IP: net.IPv6loopback, Port: 80}); err != nil || got != "http://localhost:80" {
+		t.Error(got, err)
 	}
-	if got := issuerFor(Config{Issuer: "https://attest.example"}, addr); got != "https://attest.example" {
-		t.Error(got)
+	for _, ip := range []net.IP{net.IPv4zero, net.ParseIP("10.1.2.3")} {
+		if _, err := issuerFor(Config{}, &net.TCPAddr{IP: ip, Port: 80}); err == nil || !strings.Contains(err.Error(), "--issuer") {
+			t.Errorf("%s without --issuer: %v", ip, err)
+		}
+	}
+	if got, err := issuerFor(Config{Issuer: "https://attest.example"}, &net.TCPAddr{IP: net.IPv4zero, Port: 80}); err != nil || got != "https://attest.example" {
+		t.Error(got, err)
 	}
 }
 
@@ -168,6 +173,9 @@ func TestKeysPersistAndRotate(t *testing.T) {
 	}
 	if err := inst.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
+	}
+	if err := inst.Shutdown(context.Background()); err == nil {
+		t.Error("a second Shutdown reported success")
 	}
 
 	// Restart: same keys.

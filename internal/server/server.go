@@ -38,9 +38,15 @@ type Checker interface {
 	Ping(ctx context.Context) error
 }
 
+// Attester runs attestations: the service, as the server sees it.
+type Attester interface {
+	Attest(ctx context.Context, req *service.Request) (*service.Result, error)
+	Issuer() string
+}
+
 // Config configures a Server.
 type Config struct {
-	Service *service.Service
+	Service Attester
 	Keys    KeySet
 	// Ready is checked by /readyz; nil means always ready.
 	Ready   Checker
@@ -179,6 +185,9 @@ type innerDetail struct {
 
 func writeError(w http.ResponseWriter, e *service.Error) {
 	w.Header().Set("x-ms-error-code", e.Code)
+	if e.Status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
 	body := errorBody{Error: errorDetail{Code: e.Code, Message: e.Message}}
 	if e.Reason != "" {
 		body.Error.InnerError = &innerDetail{Code: e.Reason}

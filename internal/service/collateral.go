@@ -190,7 +190,7 @@ func (s *SimulatorCollateral) Collateral(_ context.Context, tee dcap.TEEType, fm
 	}
 	set, err := s.sim.CollateralForFMSPC(tee, fmspc)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrNoCollateral, err)
+		return nil, fmt.Errorf("%w: %w", ErrNoCollateral, err)
 	}
 	c, err := set.Collateral()
 	if err != nil {

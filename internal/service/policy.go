@@ -58,13 +58,15 @@ type builtinPolicy struct {
 	renames [][2]string
 }
 
-var sgxDefaultRenames = [][2]string{
-	{"x-ms-sgx-is-debuggable", "is-debuggable"},
-	{"x-ms-sgx-mrsigner", "sgx-mrsigner"},
-	{"x-ms-sgx-mrenclave", "sgx-mrenclave"},
-	{"x-ms-sgx-product-id", "product-id"},
-	{"x-ms-sgx-svn", "svn"},
-	{"x-ms-attestation-type", "tee"},
+func sgxDefaultRenames() [][2]string {
+	return [][2]string{
+		{"x-ms-sgx-is-debuggable", "is-debuggable"},
+		{"x-ms-sgx-mrsigner", "sgx-mrsigner"},
+		{"x-ms-sgx-mrenclave", "sgx-mrenclave"},
+		{"x-ms-sgx-product-id", "product-id"},
+		{"x-ms-sgx-svn", "svn"},
+		{"x-ms-attestation-type", "tee"},
+	}
 }
 
 // BuiltinPolicies evaluates the built-in default policies. It is the policy
@@ -73,7 +75,7 @@ type BuiltinPolicies struct{}
 
 func builtins() []builtinPolicy {
 	return []builtinPolicy{
-		{text: DefaultSGXPolicy, renames: sgxDefaultRenames},
+		{text: DefaultSGXPolicy, renames: sgxDefaultRenames()},
 		{text: PermitAllPolicy},
 	}
 }

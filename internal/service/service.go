@@ -4,6 +4,7 @@
 package service
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -16,6 +17,7 @@ import (
 	"io"
 	"net/http"
 	"runtime"
+	"sync/atomic"
 	"time"
 
 	"github.com/attestd/attestd/evidence/dcap"
@@ -73,15 +75,21 @@ type Config struct {
 	// MaxConcurrent bounds the attestations in progress (verification and
 	// signing are CPU-bound; more at once only lengthens the latency tail).
 	// Zero means twice GOMAXPROCS. Callers beyond it wait their turn, in
-	// arrival order, until their context ends.
+	// arrival order, for at most MaxQueueWait (default 10 s), and at most
+	// MaxQueue of them (default 64 per slot); beyond either the answer is
+	// 503 overloaded, so an overloaded server sheds load instead of doing
+	// work whose response can no longer be written.
 	MaxConcurrent int
+	MaxQueueWait  time.Duration
+	MaxQueue      int
 }
 
 // Service runs attestations. It is safe for concurrent use.
 type Service struct {
-	cfg    Config
-	quotes *quoteVerifier
-	slots  chan struct{}
+	cfg     Config
+	quotes  *quoteVerifier
+	slots   chan struct{}
+	waiting atomic.Int64
 }
 
 type nopObserver struct{}
@@ -135,6 +143,12 @@ func New(cfg Config) (*Service, error) {
 	if cfg.MaxConcurrent <= 0 {
 		cfg.MaxConcurrent = 2 * runtime.GOMAXPROCS(0)
 	}
+	if cfg.MaxQueueWait <= 0 {
+		cfg.MaxQueueWait = 10 * time.Second
+	}
+	if cfg.MaxQueue <= 0 {
+		cfg.MaxQueue = 64 * cfg.MaxConcurrent
+	}
 	return &Service{cfg: cfg, quotes: qv, slots: make(chan struct{}, cfg.MaxConcurrent)}, nil
 }
 
@@ -152,12 +166,10 @@ type Result struct {
 // Attest verifies the request's evidence, checks the runtime and init-time
 // data bindings, applies the policy and returns the signed token.
 func (s *Service) Attest(ctx context.Context, req *Request) (*Result, error) {
-	select {
-	case s.slots <- struct{}{}:
-		defer func() { <-s.slots }()
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	if err := s.acquire(ctx); err != nil {
+		return nil, err
 	}
+	defer func() { <-s.slots }()
 	quote := req.Evidence
 	if req.Type == TypeOpenEnclave {
 		var err error
@@ -260,6 +272,36 @@ func (s *Service) Attest(ctx context.Context, req *Request) (*Result, error) {
 	return &Result{Token: tok, Claims: body, Simulated: ev.Simulated, Evidence: ev}, nil
 }
 
+// overloaded is the refusal of a request that found the queue full or
+// waited too long for a slot.
+func overloaded() *Error {
+	return &Error{Status: http.StatusServiceUnavailable, Code: "ServiceUnavailable", Reason: "overloaded",
+		Message: "the service is overloaded; retry shortly"}
+}
+
+func (s *Service) acquire(ctx context.Context) error {
+	select {
+	case s.slots <- struct{}{}:
+		return nil
+	default:
+	}
+	if s.waiting.Add(1) > int64(s.cfg.MaxQueue) {
+		s.waiting.Add(-1)
+		return overloaded()
+	}
+	defer s.waiting.Add(-1)
+	timer := time.NewTimer(s.cfg.MaxQueueWait)
+	defer timer.Stop()
+	select {
+	case s.slots <- struct{}{}:
+		return nil
+	case <-timer.C:
+		return overloaded()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 func checkEvidenceType(t AttestationType, q *dcap.Quote) error {
 	switch {
 	case t == TypeTDX && q.TD == nil:
@@ -330,10 +372,72 @@ func dataClaims(d *Data, field, jsonClaim string, q *dcap.Quote) ([]Claim, error
 	return []Claim{{ClaimRuntimeData, b64url(d.Bytes)}}, nil
 }
 
+// jsonObject parses JSON runtime or init-time data for its claim. The hash
+// binds the bytes, so the claim must say exactly what they say: numbers
+// keep their digits (json.Number) and duplicate member names, which
+// parsers resolve differently, are refused.
 func jsonObject(b []byte, field string) (map[string]any, error) {
+	if err := checkNoDuplicateKeys(b); err != nil {
+		return nil, BadRequest("invalid_json_data", "%s: %v", field, err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
 	var v map[string]any
-	if err := json.Unmarshal(b, &v); err != nil || v == nil {
+	if err := dec.Decode(&v); err != nil || v == nil || dec.More() {
 		return nil, BadRequest("invalid_json_data", "%s has dataType JSON but is not a JSON object", field)
 	}
 	return v, nil
+}
+
+// checkNoDuplicateKeys walks a JSON text and fails on an object with a
+// member name twice.
+func checkNoDuplicateKeys(b []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	type frame struct {
+		object bool
+		seen   map[string]bool
+		key    bool // the next string token in this object is a member name
+	}
+	var stack []*frame
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil // syntax errors are reported by the real decode
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if top != nil && top.object && top.key {
+			if name, ok := tok.(string); ok {
+				if top.seen[name] {
+					return fmt.Errorf("member %q appears twice", name)
+				}
+				top.seen[name] = true
+				top.key = false
+				continue
+			}
+		}
+		switch tok {
+		case json.Delim('{'):
+			if top != nil && top.object {
+				top.key = true
+			}
+			stack = append(stack, &frame{object: true, seen: map[string]bool{}, key: true})
+			continue
+		case json.Delim('['):
+			if top != nil && top.object {
+				top.key = true
+			}
+			stack = append(stack, &frame{})
+			continue
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:len(stack)-1]
+			continue
+		}
+		// A scalar value: in an object, a member name comes next.
+		if top != nil && top.object {
+			top.key = true
+		}
+	}
 }

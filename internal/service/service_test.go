@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -103,6 +104,19 @@ func TestConcurrencyBound(t *testing.T) {
 	if e := AsError(err); e.Reason != "request_canceled" || e.Status != 503 {
 		t.Fatalf("got %v", err)
 	}
+	// Waiting longer than MaxQueueWait, or finding the queue full: 503.
+	s.cfg.MaxQueueWait = 10 * time.Millisecond
+	if _, err := s.Attest(context.Background(), &Request{Type: TypeSGX, Evidence: []byte("x")}); AsError(err).Reason != "overloaded" {
+		t.Fatalf("after the queue wait: %v", err)
+	}
+	s.cfg.MaxQueue = 0
+	s.waiting.Store(0)
+	if _, err := s.Attest(context.Background(), &Request{Type: TypeSGX, Evidence: []byte("x")}); AsError(err).Reason != "overloaded" || AsError(err).Status != 503 {
+		t.Fatalf("queue full: %v", err)
+	}
+	if s.waiting.Load() != 0 {
+		t.Fatal("waiter count leaked")
+	}
 	<-s.slots
 	// With the slot free the same request runs (and fails on its evidence).
 	_, err = s.Attest(context.Background(), &Request{Type: TypeSGX, Evidence: []byte("x")})
@@ -111,5 +125,20 @@ func TestConcurrencyBound(t *testing.T) {
 	}
 	if len(s.slots) != 0 {
 		t.Fatal("a slot leaked")
+	}
+}
+
+func TestJSONData(t *testing.T) {
+	v, err := jsonObject([]byte(`{"n":12345678901234567890,"o":{"a":[1,{"b":2}],"c":"d"},"e":[{"x":1},{"x":2}]}`), "runtimeData")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := v["n"]; fmt.Sprint(n) != "12345678901234567890" {
+		t.Errorf("number became %v", n)
+	}
+	for _, bad := range []string{`{"a":1,"a":2}`, `{"o":{"b":1,"b":1}}`, `{"l":[{"x":1,"x":2}]}`, `[1]`, `{} {}`, `null`, `{`} {
+		if _, err := jsonObject([]byte(bad), "runtimeData"); AsError(err).Reason != "invalid_json_data" {
+			t.Errorf("%s: %v", bad, err)
+		}
 	}
 }

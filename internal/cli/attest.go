@@ -16,6 +16,7 @@ import (
 
 	"github.com/attestd/attestd/client"
 	"github.com/attestd/attestd/evidence/dcap"
+	"github.com/attestd/attestd/evidence/openenclave"
 	"github.com/attestd/attestd/simulator"
 )
 
@@ -107,7 +108,7 @@ func runAttest(ctx context.Context, args []string, stdio IO) int {
 			return fail("simulator: %v", err)
 		}
 		if at == client.OpenEnclave {
-			evidence = wrapOpenEnclave(evidence)
+			evidence = openenclave.Wrap(evidence)
 		}
 	} else {
 		raw, err := readInput(*quotePath, stdio.Stdin)
@@ -142,16 +143,6 @@ func runAttest(ctx context.Context, args []string, stdio IO) int {
 		return ExitUsage
 	}
 	return ExitOK
-}
-
-// wrapOpenEnclave puts an SGX quote in an Open Enclave remote report
-// header (version 1, type 2 = remote, size).
-func wrapOpenEnclave(quote []byte) []byte {
-	h := make([]byte, 16, 16+len(quote))
-	binary.LittleEndian.PutUint32(h[0:], 1)
-	binary.LittleEndian.PutUint32(h[4:], 2)
-	binary.LittleEndian.PutUint64(h[8:], uint64(len(quote)))
-	return append(h, quote...)
 }
 
 // decodeEvidence accepts binary, hex (optionally 0x) and base64 of either

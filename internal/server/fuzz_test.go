@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/attestd/attestd/evidence/dcap"
+	"github.com/attestd/attestd/evidence/openenclave"
 	"github.com/attestd/attestd/simulator"
 )
 
@@ -23,7 +24,7 @@ func FuzzAttestRequest(f *testing.F) {
 		{"quote": b64u(sgx)},
 		{"quote": b64u(sgx), "runtimeData": map[string]string{"data": b64u(runtime), "dataType": "JSON"}},
 		{"quote": b64u(tdx), "runtimeData": map[string]string{"data": b64u(runtime), "dataType": "Binary"}, "nonce": "x"},
-		{"report": b64u(oeReport(sgx)), "initTimeData": map[string]string{"data": "AA"}},
+		{"report": b64u(openenclave.Wrap(sgx)), "initTimeData": map[string]string{"data": "AA"}},
 		{"quote": b64u(sgx), "draftPolicyForAttestation": "version=1.0;"},
 	} {
 		b, _ := json.Marshal(body)

@@ -8,7 +8,6 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
-	"encoding/binary"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -170,15 +169,6 @@ func (e *testEnv) quote(o simulator.QuoteOptions) []byte {
 }
 
 func b64u(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
-
-// oeReport wraps a quote in an Open Enclave remote report header.
-func oeReport(quote []byte) []byte {
-	h := make([]byte, 16)
-	binary.LittleEndian.PutUint32(h[0:], 1)
-	binary.LittleEndian.PutUint32(h[4:], 2)
-	binary.LittleEndian.PutUint64(h[8:], uint64(len(quote)))
-	return append(h, quote...)
-}
 
 type maaError struct {
 	Error struct {

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/attestd/attestd/evidence/dcap"
+	"github.com/attestd/attestd/evidence/openenclave"
 	"github.com/attestd/attestd/internal/service"
 	"github.com/attestd/attestd/internal/testvectors"
 	"github.com/attestd/attestd/simulator"
@@ -109,7 +110,7 @@ func TestAttestSGXJSONRuntimeData(t *testing.T) {
 func TestAttestOpenEnclave(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	runtime := []byte("hello")
-	report := oeReport(e.quote(simulator.QuoteOptions{TEE: dcap.TEESGX, RuntimeData: runtime}))
+	report := openenclave.Wrap(e.quote(simulator.QuoteOptions{TEE: dcap.TEESGX, RuntimeData: runtime}))
 	_, c := e.tokenOf(e.attest("OpenEnclave", map[string]any{
 		"report": b64u(report), "runtimeData": map[string]string{"data": b64u(runtime), "dataType": "Binary"},
 	}))

@@ -1,8 +1,6 @@
 package service
 
 import (
-	"encoding/binary"
-	"fmt"
 	"strings"
 )
 
@@ -58,40 +56,4 @@ type Request struct {
 	Nonce        string
 	// DraftPolicy, when set, is evaluated in place of the stored policy.
 	DraftPolicy *string
-}
-
-// Open Enclave report header (oe_report_header_t): version, report type,
-// report size, then the report itself (an SGX quote for remote reports).
-const (
-	oeHeaderSize        = 16
-	oeReportVersion     = 1
-	oeReportTypeRemote  = 2
-	oeReportTypeLocal   = 1
-	maxOpenEnclaveQuote = 1 << 20
-)
-
-// UnwrapOpenEnclaveReport returns the SGX quote inside an Open Enclave
-// remote report, checking its header.
-func UnwrapOpenEnclaveReport(report []byte) ([]byte, error) {
-	if len(report) < oeHeaderSize {
-		return nil, fmt.Errorf("the report is %d bytes, shorter than the 16-byte Open Enclave header", len(report))
-	}
-	version := binary.LittleEndian.Uint32(report[0:4])
-	typ := binary.LittleEndian.Uint32(report[4:8])
-	size := binary.LittleEndian.Uint64(report[8:16])
-	if version != oeReportVersion {
-		return nil, fmt.Errorf("unsupported Open Enclave report version %d (want 1)", version)
-	}
-	switch typ {
-	case oeReportTypeRemote:
-	case oeReportTypeLocal:
-		return nil, fmt.Errorf("the Open Enclave report is a local report; only remote reports can be attested")
-	default:
-		return nil, fmt.Errorf("unknown Open Enclave report type %d (want 2, remote)", typ)
-	}
-	body := report[oeHeaderSize:]
-	if size == 0 || size > maxOpenEnclaveQuote || size > uint64(len(body)) {
-		return nil, fmt.Errorf("the Open Enclave header announces %d report bytes but %d follow", size, len(body))
-	}
-	return body[:size], nil
 }

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/attestd/attestd/evidence/dcap"
+	"github.com/attestd/attestd/evidence/openenclave"
 	"github.com/attestd/attestd/token"
 )
 
@@ -173,7 +174,7 @@ func (s *Service) Attest(ctx context.Context, req *Request) (*Result, error) {
 	quote := req.Evidence
 	if req.Type == TypeOpenEnclave {
 		var err error
-		if quote, err = UnwrapOpenEnclaveReport(req.Evidence); err != nil {
+		if quote, err = openenclave.Unwrap(req.Evidence); err != nil {
 			return nil, BadRequest("malformed_report", "%v", err)
 		}
 	}

@@ -17,7 +17,6 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
@@ -32,6 +31,7 @@ import (
 	"time"
 
 	"github.com/attestd/attestd/evidence/dcap"
+	"github.com/attestd/attestd/evidence/openenclave"
 	"github.com/attestd/attestd/internal/daemon"
 	"github.com/attestd/attestd/internal/service"
 	"github.com/attestd/attestd/simulator"
@@ -195,7 +195,7 @@ func makeFixture(t *testing.T, issuer string, lifetime time.Duration) fixture {
 			t.Fatal(err)
 		}
 		return evidenceCase{
-			Quote: q, Report: oeReport(q), RuntimeData: runtimeData,
+			Quote: q, Report: openenclave.Wrap(q), RuntimeData: runtimeData,
 			Expect: expectations{
 				MrEnclave: hex.EncodeToString(e.MRENCLAVE[:]), MrSigner: hex.EncodeToString(e.MRSIGNER[:]),
 				ProductID: int(e.ISVProdID), SVN: int(e.ISVSVN), IsDebuggable: debug,
@@ -236,16 +236,6 @@ func makeFixture(t *testing.T, issuer string, lifetime time.Duration) fixture {
 		WrongRuntimeData:     []byte("runtime data the quote does not bind"),
 		DecoyCertificate:     decoyCertificate(t, issuer),
 	}
-}
-
-// oeReport wraps a quote in an Open Enclave remote report header: version
-// 1, type 2 (remote), the quote's size.
-func oeReport(quote []byte) []byte {
-	h := make([]byte, 16, 16+len(quote))
-	binary.LittleEndian.PutUint32(h[0:], 1)
-	binary.LittleEndian.PutUint32(h[4:], 2)
-	binary.LittleEndian.PutUint64(h[8:], uint64(len(quote)))
-	return append(h, quote...)
 }
 
 // decoyCertificate is a self-signed RSA certificate named like attestd's

@@ -27,7 +27,9 @@ type Fault struct {
 	// TCB status (see Simulator.Expect) or is caught later, by CaughtBy.
 	Code dcap.Code
 	// CaughtBy names the later check that rejects evidence the verifier
-	// accepts: "policy" (debug enclave: MAA's default policies refuse it)
+	// accepts: "policy" (debug enclave: a policy that requires
+	// x-ms-sgx-is-debuggable == false refuses it; MAA's default policies
+	// permit it and only report the flag)
 	// or "runtime-data-binding" (the service compares the report data
 	// with the hash of the runtime data it was sent).
 	CaughtBy string

@@ -422,3 +422,28 @@ func TestConcurrentAttestations(t *testing.T) {
 		t.Error(msg)
 	}
 }
+
+// TestInitTimeData binds init-time data to the enclave's CONFIGID (SGX)
+// and the TD's MRCONFIGID (TDX).
+func TestInitTimeData(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	init := []byte(`{"config":"v1"}`)
+	sum := sha256.Sum256(init)
+	var configID [64]byte
+	copy(configID[:], sum[:])
+	var mrconfig [48]byte
+	copy(mrconfig[:], sum[:])
+	sgx := e.quote(simulator.QuoteOptions{TEE: dcap.TEESGX, Enclave: simulator.EnclaveFields{ConfigID: configID, ConfigSVN: 3}})
+	_, c := e.tokenOf(e.attest("SgxEnclave", map[string]any{"quote": b64u(sgx), "initTimeData": map[string]string{"data": b64u(init), "dataType": "JSON"}}))
+	if it, _ := c["x-ms-inittime"].(map[string]any); it["config"] != "v1" || c["x-ms-sgx-config-id"] != hex.EncodeToString(configID[:]) || num(t, c["x-ms-sgx-config-svn"]) != 3 {
+		t.Errorf("SGX claims: inittime %v config-id %v config-svn %v", c["x-ms-inittime"], c["x-ms-sgx-config-id"], c["x-ms-sgx-config-svn"])
+	}
+	tdx := e.quote(simulator.QuoteOptions{TEE: dcap.TEETDX, TD: simulator.TDFields{MRCONFIGID: mrconfig}})
+	_, c = e.tokenOf(e.attest("TdxVm", map[string]any{"quote": b64u(tdx), "initTimeData": map[string]string{"data": b64u(init), "dataType": "Binary"}}))
+	if c["tdx_mrconfigid"] != hex.EncodeToString(mrconfig[:]) {
+		t.Errorf("tdx_mrconfigid %v", c["tdx_mrconfigid"])
+	}
+	// Other data than the enclave was configured with.
+	wantError(t, e.attest("TdxVm", map[string]any{"quote": b64u(tdx), "initTimeData": map[string]string{"data": b64u([]byte("other"))}}),
+		400, "InvalidParameter", "init_time_data_mismatch")
+}

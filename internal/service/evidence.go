@@ -104,7 +104,8 @@ func (qv *quoteVerifier) route(chainPEM []byte) (route, error) {
 	}
 	ext, err := dcap.ParsePCKExtension(chain.Certs[0])
 	if err != nil {
-		return route{}, evidenceError(err)
+		return route{}, evidenceError(&dcap.Error{Code: dcap.CodePCKChainInvalid,
+			Message: "the first certificate of the quote's PCK chain is not a PCK certificate: " + err.Error(), Err: err})
 	}
 	rt = route{fmspc: ext.FMSPC, intelRooted: namesRoot(chain.Certs, qv.intel.TrustRoot())}
 	if qv.sim != nil && namesRoot(chain.Certs, qv.simRoot) {
@@ -149,6 +150,12 @@ func evidenceError(err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
-	return &Error{Status: http.StatusBadRequest, Code: CodeInvalidParameter, Reason: string(dcap.CodeOf(err)),
+	reason := string(dcap.CodeOf(err))
+	if reason == "" {
+		// Every rejection carries a stable reason, even one the verifier
+		// did not classify.
+		reason = "evidence_rejected"
+	}
+	return &Error{Status: http.StatusBadRequest, Code: CodeInvalidParameter, Reason: reason,
 		Message: "evidence rejected", Err: err}
 }

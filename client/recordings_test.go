@@ -19,7 +19,7 @@ import (
 // sent to the real MAA in shared/testdata/maa-recordings (same field order,
 // same encoding), for SGX and Open Enclave, Binary and JSON runtime data.
 func TestRecordedRequestBodies(t *testing.T) {
-	dir := recordingsDir(t)
+	dir := testvectors.RecordingsDir(t)
 	var sample struct {
 		Report      string `json:"openEnclaveReport"`
 		RuntimeData string `json:"runtimeData"`
@@ -99,19 +99,4 @@ func TestRecordedRequestBodies(t *testing.T) {
 	if n != 12 {
 		t.Errorf("compared %d bodies, want 12", n)
 	}
-}
-
-func recordingsDir(t *testing.T) string {
-	t.Helper()
-	if vec, ok := testvectors.Lookup(); ok {
-		d := filepath.Join(vec, "..", "maa-recordings")
-		if _, err := os.Stat(filepath.Join(d, "sgx-sample.json")); err == nil {
-			return d
-		}
-	}
-	if os.Getenv("ATTESTD_REQUIRE_VECTORS") != "" {
-		t.Fatal("shared/testdata/maa-recordings not found beside the vectors (set ATTESTD_VECTORS)")
-	}
-	t.Skip("shared/testdata/maa-recordings not found")
-	return ""
 }

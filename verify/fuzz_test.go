@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"github.com/attestd/attestd/internal/testvectors"
 	"math/big"
 	"os"
 	"strings"
@@ -140,7 +141,7 @@ func FuzzVerify(f *testing.F) {
 	f.Add("")
 	f.Add("..")
 	f.Add("e30.e30.")
-	if dir, ok := lookupRecordings(); ok {
+	if dir, ok := testvectors.LookupRecordings(); ok {
 		for _, rt := range loadRecordedTokens(f, dir) {
 			f.Add(rt.token)
 		}

@@ -19,32 +19,6 @@ import (
 	"github.com/attestd/attestd/verify"
 )
 
-// The real MAA exchanges recorded by the Azure SDK for JavaScript live in
-// shared/testdata/maa-recordings, beside the vectors directory.
-func recordingsDir(t testing.TB) string {
-	t.Helper()
-	if d, ok := lookupRecordings(); ok {
-		return d
-	}
-	if os.Getenv("ATTESTD_REQUIRE_VECTORS") != "" {
-		t.Fatal("shared/testdata/maa-recordings not found beside the vectors (set ATTESTD_VECTORS)")
-	}
-	t.Skip("shared/testdata/maa-recordings not found; set ATTESTD_VECTORS to run recorded-token tests")
-	return ""
-}
-
-func lookupRecordings() (string, bool) {
-	vec, ok := testvectors.Lookup()
-	if !ok {
-		return "", false
-	}
-	d := filepath.Join(vec, "..", "maa-recordings")
-	if st, err := os.Stat(filepath.Join(d, "node")); err != nil || !st.IsDir() {
-		return "", false
-	}
-	return d, true
-}
-
 type recording struct {
 	Entries []struct {
 		RequestURI    string          `json:"RequestUri"`
@@ -156,7 +130,7 @@ func at(tm time.Time) verify.Option { return verify.WithClock(func() time.Time {
 // Every MAA-issued token in the recordings verifies against the key set
 // recorded in the same file, at its own issue time and for its real issuer.
 func TestRecordedMAATokens(t *testing.T) {
-	toks := loadRecordedTokens(t, recordingsDir(t))
+	toks := loadRecordedTokens(t, testvectors.RecordingsDir(t))
 	// The recordings README counts 28: 2 per attest recording (6 files),
 	// 2 in the TPM recording, 1 to 3 per policy recording.
 	if len(toks) != 28 {
@@ -213,7 +187,7 @@ func TestRecordedMAATokens(t *testing.T) {
 // changed signature, a time after exp (beyond the leeway) or before nbf,
 // another issuer, an allow-list without RS256, an expected claim.
 func TestRecordedMAATokensNegative(t *testing.T) {
-	toks := loadRecordedTokens(t, recordingsDir(t))
+	toks := loadRecordedTokens(t, testvectors.RecordingsDir(t))
 	ctx := context.Background()
 	for _, rt := range toks {
 		parts := strings.Split(rt.token, ".")
@@ -272,7 +246,7 @@ func TestRecordedMAATokensNegative(t *testing.T) {
 // The recorded MAA token signing certificate is the one in x5c[0]; its
 // window (2019-05-01..2050-12-31) bounds when the key may be used.
 func TestRecordedMAAKeyWindow(t *testing.T) {
-	toks := loadRecordedTokens(t, recordingsDir(t))
+	toks := loadRecordedTokens(t, testvectors.RecordingsDir(t))
 	rt := toks[0]
 	v, err := verify.New(rt.iss, verify.WithKeySet(rt.jwks), at(time.Date(2051, 1, 1, 0, 0, 0, 0, time.UTC)))
 	if err != nil {
@@ -305,7 +279,7 @@ func (rt *recordedTransport) RoundTrip(req *http.Request) (*http.Response, error
 // Discovery against MAA's recorded shared-instance metadata: its issuer
 // matches, its jwks_uri equals the tokens' jku, and the tokens verify.
 func TestRecordedMAADiscovery(t *testing.T) {
-	dir := recordingsDir(t)
+	dir := testvectors.RecordingsDir(t)
 	read := func(rel string) []byte {
 		b, err := os.ReadFile(filepath.Join(dir, "node", rel))
 		if err != nil {

@@ -111,7 +111,7 @@ func TestAttestRefused(t *testing.T) {
 // TestTokenVerifyMAARecording verifies a real MAA token with the JWKS
 // recorded beside it, at its issue time, through the CLI.
 func TestTokenVerifyMAARecording(t *testing.T) {
-	path := filepath.Join(testvectors.Dir(t), "..", "maa-recordings", "node", "aad_attestation_client", "recording_attestsgxenclaveshared.json")
+	path := filepath.Join(testvectors.RecordingsDir(t), "node", "aad_attestation_client", "recording_attestsgxenclaveshared.json")
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)

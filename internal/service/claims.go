@@ -1,6 +1,7 @@
 package service
 
 import (
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
@@ -58,9 +59,14 @@ func isZero(b []byte) bool {
 
 // evidenceClaims are the claims derived from verified evidence, under MAA's
 // names, in the order a policy sees them.
-func evidenceClaims(ev *Evidence) []Claim {
+// sentEvidence is the evidence as the client sent it: MAA's quotehash is
+// its SHA-256 (for OpenEnclave, the whole report, not the quote inside).
+func evidenceClaims(ev *Evidence, sentEvidence []byte) []Claim {
 	r := ev.Result
 	q := r.Quote
+	collateral := r.Collateral
+	sum := sha256.Sum256(sentEvidence)
+	collateral.QuoteHash = hex.EncodeToString(sum[:])
 	var out []Claim
 	add := func(t string, v any) { out = append(out, Claim{t, v}) }
 	add("x-ms-ver", "1.0")
@@ -73,7 +79,7 @@ func evidenceClaims(ev *Evidence) []Claim {
 		add("x-ms-sgx-product-id", int(e.ISVProdID))
 		add("x-ms-sgx-svn", int(e.ISVSVN))
 		add("x-ms-sgx-report-data", hexOf(e.ReportData[:]))
-		add("x-ms-sgx-collateral", r.Collateral)
+		add("x-ms-sgx-collateral", collateral)
 		// KSS fields appear only when the enclave uses them, as in MAA.
 		if !isZero(e.ConfigID[:]) {
 			add("x-ms-sgx-config-id", hexOf(e.ConfigID[:]))
@@ -124,7 +130,7 @@ func evidenceClaims(ev *Evidence) []Claim {
 			add("tdx_tee_tcb_svn2", hexOf(td.TEETCBSVN2[:]))
 			add("tdx_mrservicetd", hexOf(td.MRSERVICETD[:]))
 		}
-		add(ClaimCollateral, r.Collateral)
+		add(ClaimCollateral, collateral)
 	}
 	add(ClaimTCBStatus, string(r.TCBStatus))
 	add(ClaimAdvisoryIDs, r.AdvisoryIDs)

@@ -185,15 +185,7 @@ func (s *Service) Attest(ctx context.Context, req *Request) (*Result, error) {
 	if err := checkEvidenceType(req.Type, ev.Result.Quote); err != nil {
 		return nil, err
 	}
-	claims := evidenceClaims(ev)
-	// MAA hashes the evidence as sent: for OpenEnclave the whole report.
-	sum := sha256.Sum256(req.Evidence)
-	for i := range claims {
-		if col, ok := claims[i].Value.(dcap.CollateralHashes); ok {
-			col.QuoteHash = hex.EncodeToString(sum[:])
-			claims[i].Value = col
-		}
-	}
+	claims := evidenceClaims(ev, req.Evidence)
 	bound, err := bindData(req, ev.Result.Quote)
 	if err != nil {
 		return nil, err

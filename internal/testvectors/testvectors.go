@@ -114,3 +114,32 @@ func Lookup() (string, bool) {
 		}
 	}
 }
+
+// LookupRecordings finds shared/testdata/maa-recordings (real MAA exchanges
+// recorded by the Azure SDK for JavaScript), beside the vectors directory,
+// without skipping or failing.
+func LookupRecordings() (string, bool) {
+	vec, ok := Lookup()
+	if !ok {
+		return "", false
+	}
+	d := filepath.Join(vec, "..", "maa-recordings")
+	if st, err := os.Stat(filepath.Join(d, "node")); err != nil || !st.IsDir() {
+		return "", false
+	}
+	return d, true
+}
+
+// RecordingsDir is LookupRecordings for tests: it skips without the
+// recordings, or fails when $ATTESTD_REQUIRE_VECTORS is set.
+func RecordingsDir(t testing.TB) string {
+	t.Helper()
+	if d, ok := LookupRecordings(); ok {
+		return d
+	}
+	if os.Getenv("ATTESTD_REQUIRE_VECTORS") != "" {
+		t.Fatal("shared/testdata/maa-recordings not found beside the vectors (set ATTESTD_VECTORS)")
+	}
+	t.Skip("shared/testdata/maa-recordings not found; set ATTESTD_VECTORS to run the recorded-MAA tests")
+	return ""
+}

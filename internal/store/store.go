@@ -57,8 +57,28 @@ type Policy struct {
 	// SignerCertificateDER is the certificate that signed the JWS, if it
 	// was signed.
 	SignerCertificateDER []byte
-	CreatedAt            time.Time
+	// ChangedBy names who stored this version (an authenticated principal,
+	// or "attestd" for changes the service made itself).
+	ChangedBy string
+	CreatedAt time.Time
 }
+
+// PolicyCertificate is a policy-management certificate: in isolated mode,
+// every policy change and certificate change must be signed by one of them
+// or by a certificate one of them issued.
+type PolicyCertificate struct {
+	Tenant string
+	// ID is hex SHA-256 of CertificateDER.
+	ID             string
+	CertificateDER []byte
+	AddedAt        time.Time
+	AddedBy        string
+}
+
+// ErrLastCertificate is returned (wrapped) by RemovePolicyCertificate when
+// the certificate is the tenant's last one: an isolated tenant without a
+// certificate could never change its policy again.
+var ErrLastCertificate = errors.New("store: the last policy-management certificate cannot be removed")
 
 // Store is the persistence interface. Implementations are safe for
 // concurrent use and return errors wrapping ErrNotFound or ErrConflict
@@ -82,6 +102,17 @@ type Store interface {
 	PutPolicy(ctx context.Context, p Policy) (Policy, error)
 	// PolicyHistory returns every version for (tenant, type), oldest first.
 	PolicyHistory(ctx context.Context, tenant, attestationType string) ([]Policy, error)
+
+	// PolicyCertificates returns the tenant's policy-management
+	// certificates, oldest first (empty, not ErrNotFound, when none).
+	PolicyCertificates(ctx context.Context, tenant string) ([]PolicyCertificate, error)
+	// AddPolicyCertificate stores a certificate. It reports false, and
+	// changes nothing, when the tenant already has it.
+	AddPolicyCertificate(ctx context.Context, c PolicyCertificate) (bool, error)
+	// RemovePolicyCertificate removes the certificate with the given ID. It
+	// reports false when the tenant does not have it, and fails with
+	// ErrLastCertificate, removing nothing, when it is the last one.
+	RemovePolicyCertificate(ctx context.Context, tenant, id string) (bool, error)
 
 	// Setting returns a setting's value; ErrNotFound if unset.
 	Setting(ctx context.Context, key string) (string, error)

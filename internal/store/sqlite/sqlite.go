@@ -385,12 +385,12 @@ func (s *Store) oneRow(res sql.Result, err error, doing, tenant, kid string) err
 	return nil
 }
 
-const policyColumns = `version, text, jws, signer_certificate_der, created_at`
+const policyColumns = `version, text, jws, signer_certificate_der, changed_by, created_at`
 
 // scanPolicy scans policyColumns.
 func scanPolicy(sc interface{ Scan(...any) error }, p *store.Policy) error {
 	var created int64
-	if err := sc.Scan(&p.Version, &p.Text, &p.JWS, &p.SignerCertificateDER, &created); err != nil {
+	if err := sc.Scan(&p.Version, &p.Text, &p.JWS, &p.SignerCertificateDER, &p.ChangedBy, &created); err != nil {
 		return err
 	}
 	p.CreatedAt = fromNanos(created)
@@ -440,9 +440,9 @@ func (s *Store) PutPolicy(ctx context.Context, p store.Policy) (store.Policy, er
 		}
 		p.Version = last + 1
 		_, err := tx.ExecContext(ctx, `
-			INSERT INTO policies (tenant, attestation_type, version, text, jws, signer_certificate_der, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			p.Tenant, p.AttestationType, p.Version, p.Text, p.JWS, nullBytes(p.SignerCertificateDER), created)
+			INSERT INTO policies (tenant, attestation_type, version, text, jws, signer_certificate_der, changed_by, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			p.Tenant, p.AttestationType, p.Version, p.Text, p.JWS, nullBytes(p.SignerCertificateDER), p.ChangedBy, created)
 		if isUniqueViolation(err) {
 			return fmt.Errorf("version %d was taken concurrently: %w", p.Version, store.ErrConflict)
 		}
@@ -475,6 +475,92 @@ func (s *Store) PolicyHistory(ctx context.Context, tenant, attestationType strin
 		return nil, fmt.Errorf("sqlite: policy history %q of tenant %q: %w", attestationType, tenant, err)
 	}
 	return out, nil
+}
+
+// PolicyCertificates implements store.Store.
+func (s *Store) PolicyCertificates(ctx context.Context, tenant string) ([]store.PolicyCertificate, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT certificate_id, certificate_der, added_at, added_by
+		FROM policy_certificates WHERE tenant = ? ORDER BY added_at, id`, tenant)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: policy certificates of tenant %q: %w", tenant, err)
+	}
+	defer rows.Close()
+	var out []store.PolicyCertificate
+	for rows.Next() {
+		c := store.PolicyCertificate{Tenant: tenant}
+		var added int64
+		if err := rows.Scan(&c.ID, &c.CertificateDER, &added, &c.AddedBy); err != nil {
+			return nil, fmt.Errorf("sqlite: policy certificates of tenant %q: %w", tenant, err)
+		}
+		c.AddedAt = fromNanos(added)
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: policy certificates of tenant %q: %w", tenant, err)
+	}
+	return out, nil
+}
+
+// AddPolicyCertificate implements store.Store.
+func (s *Store) AddPolicyCertificate(ctx context.Context, c store.PolicyCertificate) (bool, error) {
+	if err := checkName("tenant", c.Tenant); err != nil {
+		return false, err
+	}
+	if err := checkName("certificate id", c.ID); err != nil {
+		return false, err
+	}
+	if len(c.CertificateDER) == 0 {
+		return false, fmt.Errorf("sqlite: policy certificate %q has no DER", c.ID)
+	}
+	if c.AddedAt.IsZero() {
+		c.AddedAt = s.now()
+	}
+	added, err := toNanos(c.AddedAt)
+	if err != nil {
+		return false, fmt.Errorf("sqlite: policy certificate %q: added at: %w", c.ID, err)
+	}
+	res, err := s.w.ExecContext(ctx, `
+		INSERT INTO policy_certificates (tenant, certificate_id, certificate_der, added_at, added_by)
+		VALUES (?, ?, ?, ?, ?) ON CONFLICT (tenant, certificate_id) DO NOTHING`,
+		c.Tenant, c.ID, c.CertificateDER, added, c.AddedBy)
+	if err != nil {
+		return false, fmt.Errorf("sqlite: adding policy certificate %q to tenant %q: %w", c.ID, c.Tenant, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("sqlite: adding policy certificate %q to tenant %q: %w", c.ID, c.Tenant, err)
+	}
+	return n == 1, nil
+}
+
+// RemovePolicyCertificate implements store.Store.
+func (s *Store) RemovePolicyCertificate(ctx context.Context, tenant, id string) (bool, error) {
+	removed := false
+	// Counting and deleting in one immediate transaction keeps two
+	// concurrent removals from leaving the tenant with none.
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var have, total int
+		if err := tx.QueryRowContext(ctx, `SELECT
+			COALESCE(SUM(certificate_id = ?), 0), COUNT(*)
+			FROM policy_certificates WHERE tenant = ?`, id, tenant).Scan(&have, &total); err != nil {
+			return err
+		}
+		if have == 0 {
+			return nil
+		}
+		if total <= 1 {
+			return store.ErrLastCertificate
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM policy_certificates WHERE tenant = ? AND certificate_id = ?`, tenant, id); err != nil {
+			return err
+		}
+		removed = true
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("sqlite: removing policy certificate %q from tenant %q: %w", id, tenant, err)
+	}
+	return removed, nil
 }
 
 // Setting implements store.Store.

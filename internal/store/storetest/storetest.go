@@ -49,6 +49,10 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"PolicyFields", testPolicyFields},
 		{"PolicyScopes", testPolicyScopes},
 		{"PolicyConcurrentPut", testPolicyConcurrentPut},
+		{"PolicyChangedBy", testPolicyChangedBy},
+		{"PolicyCertificates", testPolicyCertificates},
+		{"PolicyCertificateLast", testPolicyCertificateLast},
+		{"PolicyCertificateConcurrentRemove", testPolicyCertificateConcurrentRemove},
 		{"Settings", testSettings},
 		{"Ping", testPing},
 		{"CancelledContext", testCancelledContext},
@@ -577,8 +581,20 @@ func testCancelledContext(t *testing.T, s store.Store) {
 		},
 		"PolicyHistory": func() error { _, err := s.PolicyHistory(ctx, store.DefaultTenant, "SgxEnclave"); return err },
 		"Setting":       func() error { _, err := s.Setting(ctx, "a"); return err },
-		"PutSetting":    func() error { return s.PutSetting(ctx, "a", "c") },
-		"Ping":          func() error { return s.Ping(ctx) },
+		"PolicyCertificates": func() error {
+			_, err := s.PolicyCertificates(ctx, store.DefaultTenant)
+			return err
+		},
+		"AddPolicyCertificate": func() error {
+			_, err := s.AddPolicyCertificate(ctx, newCert(store.DefaultTenant, "c1"))
+			return err
+		},
+		"RemovePolicyCertificate": func() error {
+			_, err := s.RemovePolicyCertificate(ctx, store.DefaultTenant, "c1")
+			return err
+		},
+		"PutSetting": func() error { return s.PutSetting(ctx, "a", "c") },
+		"Ping":       func() error { return s.Ping(ctx) },
 	}
 	for name, call := range calls {
 		if err := call(); !errors.Is(err, context.Canceled) {
@@ -595,5 +611,120 @@ func testCancelledContext(t *testing.T, s store.Store) {
 	}
 	if v, err := s.Setting(t.Context(), "a"); err != nil || v != "b" {
 		t.Errorf("setting changed under a cancelled context: %q, %v", v, err)
+	}
+}
+
+func newCert(tenant, id string) store.PolicyCertificate {
+	return store.PolicyCertificate{Tenant: tenant, ID: id, CertificateDER: []byte("der of " + id), AddedBy: "token:admin"}
+}
+
+func certIDs(cs []store.PolicyCertificate) []string {
+	out := make([]string, len(cs))
+	for i, c := range cs {
+		out[i] = c.ID
+	}
+	return out
+}
+
+func mustCerts(t *testing.T, s store.Store, tenant string) []store.PolicyCertificate {
+	t.Helper()
+	cs, err := s.PolicyCertificates(t.Context(), tenant)
+	if err != nil {
+		t.Fatalf("PolicyCertificates(%q): %v", tenant, err)
+	}
+	return cs
+}
+
+func testPolicyChangedBy(t *testing.T, s store.Store) {
+	p := mustPut(t, s, store.Policy{Tenant: store.DefaultTenant, AttestationType: "SgxEnclave", Text: "x", ChangedBy: "oidc:alice"})
+	got, err := s.Policy(t.Context(), store.DefaultTenant, "SgxEnclave")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ChangedBy != "oidc:alice" || p.ChangedBy != "oidc:alice" {
+		t.Errorf("ChangedBy = %q (returned %q), want oidc:alice", got.ChangedBy, p.ChangedBy)
+	}
+}
+
+func testPolicyCertificates(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	if cs := mustCerts(t, s, store.DefaultTenant); len(cs) != 0 {
+		t.Fatalf("new store has certificates %v", certIDs(cs))
+	}
+	a := newCert(store.DefaultTenant, "a")
+	a.AddedAt = t0()
+	b := newCert(store.DefaultTenant, "b")
+	b.AddedAt = t0().Add(time.Second)
+	for _, c := range []store.PolicyCertificate{a, b} {
+		if added, err := s.AddPolicyCertificate(ctx, c); err != nil || !added {
+			t.Fatalf("AddPolicyCertificate(%s) = %v, %v; want true, nil", c.ID, added, err)
+		}
+	}
+	// Adding again is not an error and changes nothing.
+	again := a
+	again.AddedBy = "someone else"
+	if added, err := s.AddPolicyCertificate(ctx, again); err != nil || added {
+		t.Errorf("adding a certificate twice = %v, %v; want false, nil", added, err)
+	}
+	// Another tenant's certificates are separate.
+	if _, err := s.AddPolicyCertificate(ctx, newCert("other", "a")); err != nil {
+		t.Fatal(err)
+	}
+	cs := mustCerts(t, s, store.DefaultTenant)
+	if !slices.Equal(certIDs(cs), []string{"a", "b"}) {
+		t.Fatalf("certificates = %v, want [a b]", certIDs(cs))
+	}
+	if !bytes.Equal(cs[0].CertificateDER, a.CertificateDER) || cs[0].AddedBy != a.AddedBy || !cs[0].AddedAt.Equal(a.AddedAt) || cs[0].Tenant != store.DefaultTenant {
+		t.Errorf("certificate a read back as %+v", cs[0])
+	}
+	if removed, err := s.RemovePolicyCertificate(ctx, store.DefaultTenant, "nope"); err != nil || removed {
+		t.Errorf("removing an absent certificate = %v, %v; want false, nil", removed, err)
+	}
+	if removed, err := s.RemovePolicyCertificate(ctx, store.DefaultTenant, "a"); err != nil || !removed {
+		t.Errorf("removing a = %v, %v; want true, nil", removed, err)
+	}
+	if cs := mustCerts(t, s, store.DefaultTenant); !slices.Equal(certIDs(cs), []string{"b"}) {
+		t.Errorf("after removing a: %v, want [b]", certIDs(cs))
+	}
+	if cs := mustCerts(t, s, "other"); !slices.Equal(certIDs(cs), []string{"a"}) {
+		t.Errorf("other tenant after removing default's a: %v, want [a]", certIDs(cs))
+	}
+}
+
+func testPolicyCertificateLast(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	if _, err := s.AddPolicyCertificate(ctx, newCert(store.DefaultTenant, "only")); err != nil {
+		t.Fatal(err)
+	}
+	removed, err := s.RemovePolicyCertificate(ctx, store.DefaultTenant, "only")
+	if !errors.Is(err, store.ErrLastCertificate) || removed {
+		t.Errorf("removing the last certificate = %v, %v; want false, ErrLastCertificate", removed, err)
+	}
+	if cs := mustCerts(t, s, store.DefaultTenant); len(cs) != 1 {
+		t.Errorf("the last certificate is gone: %v", certIDs(cs))
+	}
+}
+
+func testPolicyCertificateConcurrentRemove(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	ids := []string{"a", "b", "c", "d"}
+	for _, id := range ids {
+		if _, err := s.AddPolicyCertificate(ctx, newCert(store.DefaultTenant, id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	for _, id := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := s.RemovePolicyCertificate(ctx, store.DefaultTenant, id); err != nil && !errors.Is(err, store.ErrLastCertificate) {
+				t.Errorf("removing %s: %v", id, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if cs := mustCerts(t, s, store.DefaultTenant); len(cs) != 1 {
+		t.Errorf("concurrent removals left %d certificates (%v), want exactly 1", len(cs), certIDs(cs))
 	}
 }

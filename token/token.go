@@ -9,6 +9,7 @@ import (
 	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -130,19 +131,51 @@ func (k *Key) PKCS8() ([]byte, error) {
 
 // header is the JOSE header in MAA's member order.
 type header struct {
-	Alg string `json:"alg"`
-	JKU string `json:"jku,omitempty"`
-	KID string `json:"kid"`
-	Typ string `json:"typ"`
+	Alg string   `json:"alg"`
+	JKU string   `json:"jku,omitempty"`
+	KID string   `json:"kid"`
+	Typ string   `json:"typ"`
+	X5C []string `json:"x5c,omitempty"`
+	X5T string   `json:"x5t,omitempty"`
 }
+
+// HeaderCertificate says whether a token header names its signing
+// certificate, as MAA's omit_x5c policy property asks.
+type HeaderCertificate string
+
+const (
+	// HeaderDefault is MAA's attestation token header: jku and kid only.
+	HeaderDefault HeaderCertificate = ""
+	// HeaderX5C adds the signing certificate (omit_x5c = false).
+	HeaderX5C HeaderCertificate = "x5c"
+	// HeaderX5T adds its SHA-1 thumbprint instead (omit_x5c = true).
+	HeaderX5T HeaderCertificate = "x5t"
+)
 
 // Sign returns the compact JWS of claims (any JSON-marshalable value; a map
 // gives MAA's sorted member order) signed by key, with jku in the header.
 func Sign(key *Key, jku string, claims any) (string, error) {
+	return SignWithHeader(key, jku, claims, HeaderDefault)
+}
+
+// SignWithHeader is Sign with the signing certificate named in the header
+// as hc says.
+func SignWithHeader(key *Key, jku string, claims any, hc HeaderCertificate) (string, error) {
 	if key == nil || key.Private == nil {
 		return "", errors.New("token: no signing key")
 	}
-	h, err := json.Marshal(header{Alg: key.Algorithm, JKU: jku, KID: key.KID, Typ: "JWT"})
+	hdr := header{Alg: key.Algorithm, JKU: jku, KID: key.KID, Typ: "JWT"}
+	switch hc {
+	case HeaderDefault:
+	case HeaderX5C:
+		hdr.X5C = []string{base64.StdEncoding.EncodeToString(key.Certificate.Raw)}
+	case HeaderX5T:
+		sum := sha1.Sum(key.Certificate.Raw)
+		hdr.X5T = base64.RawURLEncoding.EncodeToString(sum[:])
+	default:
+		return "", fmt.Errorf("token: unknown header certificate option %q", hc)
+	}
+	h, err := json.Marshal(hdr)
 	if err != nil {
 		return "", fmt.Errorf("token: header: %w", err)
 	}

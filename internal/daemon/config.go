@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -44,6 +45,24 @@ type Config struct {
 	// KeyReloadInterval is how often signing keys are re-read from the
 	// store, to pick up a rotation made by another process.
 	KeyReloadInterval Duration `json:"keyReloadInterval"`
+
+	// AdminTokenFile lists hashed bearer tokens for the management API
+	// (docs/auth.md).
+	AdminTokenFile string `json:"adminTokenFile"`
+	// OIDC* configure bearer JWTs from an OpenID Connect issuer.
+	OIDCIssuer           string   `json:"oidcIssuer"`
+	OIDCAudience         string   `json:"oidcAudience"`
+	OIDCRoleClaim        string   `json:"oidcRoleClaim"`
+	OIDCReaderRoles      []string `json:"oidcReaderRoles"`
+	OIDCContributorRoles []string `json:"oidcContributorRoles"`
+	OIDCAttesterRoles    []string `json:"oidcAttesterRoles"`
+	// AttestAuth is "none" (MAA's anonymous attest calls) or "required".
+	AttestAuth string `json:"attestAuth"`
+	// Isolated creates the tenant in isolated mode, with
+	// PolicySignerCerts (PEM files) as its policy-management
+	// certificates. Both count only at first start.
+	Isolated          bool     `json:"isolated"`
+	PolicySignerCerts []string `json:"policySignerCerts"`
 }
 
 // Duration is a time.Duration written as "8h", "90s" in JSON.
@@ -77,6 +96,13 @@ func DefaultConfig() Config {
 		LogFormat:         "text",
 		ShutdownTimeout:   Duration(15 * time.Second),
 		KeyReloadInterval: Duration(time.Minute),
+		AttestAuth:        "none",
+		OIDCRoleClaim:     "roles",
+		// Names in the style of Entra ID app roles; MAA's RBAC roles are
+		// called Attestation Reader and Attestation Contributor.
+		OIDCReaderRoles:      []string{"Attestation.Reader"},
+		OIDCContributorRoles: []string{"Attestation.Contributor"},
+		OIDCAttesterRoles:    []string{"Attestation.Attester"},
 	}
 }
 
@@ -91,6 +117,8 @@ type configFlags struct {
 	cfg        Config
 	configFile string
 	collateral multiString
+	// Repeatable flags whose values replace, not extend, the lower layers.
+	oidcReader, oidcContributor, oidcAttester, signerCerts multiString
 }
 
 func newConfigFlags(name string) *configFlags {
@@ -110,6 +138,16 @@ func newConfigFlags(name string) *configFlags {
 	fs.StringVar(&c.StoreKeyFile, "store-key-file", "", "store encryption key `FILE` (default DATA-DIR/store.key, created if absent)")
 	fs.StringVar(&c.LogLevel, "log-level", "", "log `LEVEL`: debug, info, warn, error")
 	fs.StringVar(&c.LogFormat, "log-format", "", "log `FORMAT`: text or json")
+	fs.StringVar(&c.AdminTokenFile, "admin-token-file", "", "`FILE` of hashed admin bearer tokens for the management API (see `attestd admin-token create`)")
+	fs.StringVar(&c.OIDCIssuer, "oidc-issuer", "", "OpenID Connect issuer `URL` whose JWTs authenticate management calls")
+	fs.StringVar(&c.OIDCAudience, "oidc-audience", "", "`AUDIENCE` OIDC tokens must be issued for")
+	fs.StringVar(&c.OIDCRoleClaim, "oidc-role-claim", "", "OIDC token claim holding the caller's roles (default roles)")
+	fs.Var(&cf.oidcReader, "oidc-reader-role", "OIDC role `VALUE` granting reader (repeatable; default Attestation.Reader)")
+	fs.Var(&cf.oidcContributor, "oidc-contributor-role", "OIDC role `VALUE` granting contributor (repeatable; default Attestation.Contributor)")
+	fs.Var(&cf.oidcAttester, "oidc-attester-role", "OIDC role `VALUE` granting attester (repeatable; default Attestation.Attester)")
+	fs.StringVar(&c.AttestAuth, "attest-auth", "", "`MODE` for attest calls: none (anonymous, as MAA) or required (bearer token with the attester role)")
+	fs.BoolVar(&c.Isolated, "isolated", false, "create the tenant in isolated mode: policy changes must be signed by a policy signer certificate (first start only)")
+	fs.Var(&cf.signerCerts, "policy-signer-cert", "`PEM` file of policy signer certificates for a new isolated tenant (repeatable; first start only)")
 	return cf
 }
 
@@ -173,6 +211,26 @@ func (cf *configFlags) resolve(getenv func(string) string) (Config, error) {
 	if set["collateral"] {
 		cfg.Collateral = append([]string(nil), cf.collateral...)
 	}
+	str("admin-token-file", &cfg.AdminTokenFile, f.AdminTokenFile)
+	str("oidc-issuer", &cfg.OIDCIssuer, f.OIDCIssuer)
+	str("oidc-audience", &cfg.OIDCAudience, f.OIDCAudience)
+	str("oidc-role-claim", &cfg.OIDCRoleClaim, f.OIDCRoleClaim)
+	str("attest-auth", &cfg.AttestAuth, f.AttestAuth)
+	if set["isolated"] {
+		cfg.Isolated = f.Isolated
+	}
+	lists := map[string]struct {
+		dst *[]string
+		src multiString
+	}{
+		"oidc-reader-role": {&cfg.OIDCReaderRoles, cf.oidcReader}, "oidc-contributor-role": {&cfg.OIDCContributorRoles, cf.oidcContributor},
+		"oidc-attester-role": {&cfg.OIDCAttesterRoles, cf.oidcAttester}, "policy-signer-cert": {&cfg.PolicySignerCerts, cf.signerCerts},
+	}
+	for name, l := range lists {
+		if set[name] {
+			*l.dst = append([]string(nil), l.src...)
+		}
+	}
 	return cfg, cfg.validate()
 }
 
@@ -182,6 +240,9 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 		"ATTESTD_DATA_DIR": &cfg.DataDir, "ATTESTD_ISSUER": &cfg.Issuer, "ATTESTD_DEV_SEED": &cfg.DevSeed,
 		"ATTESTD_STORE_KEY": &cfg.StoreKey, "ATTESTD_STORE_KEY_FILE": &cfg.StoreKeyFile,
 		"ATTESTD_LOG_LEVEL": &cfg.LogLevel, "ATTESTD_LOG_FORMAT": &cfg.LogFormat,
+		"ATTESTD_ADMIN_TOKEN_FILE": &cfg.AdminTokenFile, "ATTESTD_OIDC_ISSUER": &cfg.OIDCIssuer,
+		"ATTESTD_OIDC_AUDIENCE": &cfg.OIDCAudience, "ATTESTD_OIDC_ROLE_CLAIM": &cfg.OIDCRoleClaim,
+		"ATTESTD_ATTEST_AUTH": &cfg.AttestAuth,
 	}
 	for name, dst := range strs {
 		if v := getenv(name); v != "" {
@@ -201,6 +262,16 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 			return fmt.Errorf("ATTESTD_TOKEN_LIFETIME=%q: %w", v, err)
 		}
 		cfg.TokenLifetime = Duration(d)
+	}
+	if v := getenv("ATTESTD_ISOLATED"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("ATTESTD_ISOLATED=%q: want true or false", v)
+		}
+		cfg.Isolated = b
+	}
+	if v := getenv("ATTESTD_POLICY_SIGNER_CERTS"); v != "" {
+		cfg.PolicySignerCerts = strings.Split(v, string(os.PathListSeparator))
 	}
 	if v := getenv("ATTESTD_COLLATERAL"); v != "" {
 		cfg.Collateral = strings.Split(v, string(os.PathListSeparator))
@@ -238,6 +309,26 @@ func (c *Config) validate() error {
 	case "text", "json":
 	default:
 		return fmt.Errorf("config: log format %q: want text or json", c.LogFormat)
+	}
+	switch c.AttestAuth {
+	case "none":
+	case "required":
+		if c.AdminTokenFile == "" && c.OIDCIssuer == "" {
+			return errors.New("config: --attest-auth=required needs --admin-token-file or --oidc-issuer")
+		}
+	default:
+		return fmt.Errorf("config: attest auth %q: want none or required", c.AttestAuth)
+	}
+	if c.OIDCIssuer != "" {
+		if u, err := url.Parse(c.OIDCIssuer); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return fmt.Errorf("config: oidc issuer %q must be an http(s) URL", c.OIDCIssuer)
+		}
+		if c.OIDCAudience == "" {
+			return errors.New("config: --oidc-issuer needs --oidc-audience")
+		}
+	}
+	if len(c.PolicySignerCerts) > 0 && !c.Isolated {
+		return errors.New("config: --policy-signer-cert is for --isolated tenants")
 	}
 	return nil
 }

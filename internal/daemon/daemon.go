@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/attestd/attestd/internal/keys"
+	"github.com/attestd/attestd/internal/policies"
 	"github.com/attestd/attestd/internal/server"
 	"github.com/attestd/attestd/internal/service"
 	"github.com/attestd/attestd/internal/store"
@@ -35,6 +36,7 @@ type Instance struct {
 	server   *http.Server
 	store    store.Store
 	keys     *keys.Manager
+	policies *policies.Manager
 	done     chan error
 	quit     chan struct{}
 	stopOnce sync.Once
@@ -166,6 +168,15 @@ func Start(ctx context.Context, cfg Config, opts Options) (*Instance, error) {
 		log.Warn("DEV MODE: simulator evidence is accepted; its tokens carry x-attestd-simulated=true and are signed by a separate in-memory key. Never use in production.",
 			"seed", sim.Seed(), "dev_kid", devKey.KID)
 	}
+	pm, err := openPolicies(ctx, cfg, st, clock, log)
+	if err != nil {
+		return fail(err)
+	}
+	svcCfg.Policies = pm
+	authn, err := newAuthenticator(cfg, clock, log)
+	if err != nil {
+		return fail(err)
+	}
 	svc, err := service.New(svcCfg)
 	if err != nil {
 		return fail(err)
@@ -174,7 +185,14 @@ func Start(ctx context.Context, cfg Config, opts Options) (*Instance, error) {
 	if devKeys != nil {
 		published = keySets{km, devKeys}
 	}
-	srv, err := server.New(server.Config{Service: svc, Keys: published, Ready: st, Metrics: metrics, Logger: log, Version: Version})
+	srvCfg := server.Config{Service: svc, Keys: published, Ready: st, Metrics: metrics, Logger: log, Version: Version,
+		Policies: pm, Signer: svc, AttestRequiresAuth: cfg.AttestAuth == "required"}
+	if authn != nil {
+		srvCfg.Auth = authn
+	} else {
+		log.Warn("no management credentials configured: the policy management API refuses every call (see --admin-token-file, --oidc-issuer)")
+	}
+	srv, err := server.New(srvCfg)
 	if err != nil {
 		return fail(err)
 	}
@@ -192,7 +210,7 @@ func Start(ctx context.Context, cfg Config, opts Options) (*Instance, error) {
 	// an attestation slot stops too.
 	baseCtx, cancelBase := context.WithCancel(context.Background())
 	hs.BaseContext = func(net.Listener) context.Context { return baseCtx }
-	inst := &Instance{Addr: ln.Addr(), URL: issuer, log: log, server: hs, store: st, keys: km, cancelRequests: cancelBase,
+	inst := &Instance{Addr: ln.Addr(), URL: issuer, log: log, server: hs, store: st, keys: km, policies: pm, cancelRequests: cancelBase,
 		done: make(chan error, 1), quit: make(chan struct{}), shutdown: time.Duration(cfg.ShutdownTimeout)}
 	go func() {
 		var err error
@@ -212,7 +230,8 @@ func Start(ctx context.Context, cfg Config, opts Options) (*Instance, error) {
 		inst.reloadKeys(time.Duration(cfg.KeyReloadInterval))
 	}()
 	log.Info("attestd listening", "addr", ln.Addr().String(), "issuer", issuer, "tls", tlsConfig != nil,
-		"data_dir", cfg.DataDir, "dev", cfg.Dev, "active_kid", mustKID(km))
+		"data_dir", cfg.DataDir, "dev", cfg.Dev, "active_kid", mustKID(km), "trust_model", pm.TrustModel(),
+		"attest_auth", cfg.AttestAuth)
 	return inst, nil
 }
 
@@ -254,6 +273,9 @@ func (in *Instance) reloadKeys(every time.Duration) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			if err := in.keys.Reload(ctx); err != nil {
 				in.log.Error("reloading signing keys", "error", err)
+			}
+			if err := in.policies.Reload(ctx); err != nil {
+				in.log.Error("reloading policies", "error", err)
 			}
 			cancel()
 		case <-in.quit:

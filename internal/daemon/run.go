@@ -35,6 +35,10 @@ Usage:
   attestd [serve] [flags]          run the service (the default command)
   attestd keys list [flags]        list the token signing keys
   attestd keys rotate [flags]      add a new signing key; the old one stays published until its tokens expire
+  attestd admin-token create --name NAME --role ROLE --file FILE
+                                   make a management API bearer token; prints it once, stores only its hash
+  attestd policy history --type T [--text] [flags]
+                                   list every stored version of a type's policy
   attestd version
 
 Run "attestd serve -h" for the flags. Every flag has an ATTESTD_* environment
@@ -61,6 +65,10 @@ func Run(ctx context.Context, args []string, stdio IO) int {
 			return ExitUsage
 		}
 		return runKeys(ctx, args[0], args[1:], stdio)
+	case "admin-token":
+		return runAdminToken(args, stdio)
+	case "policy":
+		return runPolicyHistory(ctx, args, stdio)
 	case "version":
 		fmt.Fprintln(stdio.Stdout, Version)
 		return ExitOK

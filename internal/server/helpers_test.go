@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/attestd/attestd/internal/policies"
 	"github.com/attestd/attestd/internal/service"
 	"github.com/attestd/attestd/internal/testvectors"
 	"github.com/attestd/attestd/simulator"
@@ -58,6 +59,11 @@ type envOptions struct {
 	clock      time.Time
 	collateral []string // paths relative to the vectors dir
 	noDev      bool
+	// policies, when set, is the policy store: the service's evaluator
+	// and the management routes' backend.
+	policies   *policies.Manager
+	auth       Authorizer
+	attestAuth bool
 }
 
 // sharedKey is generated once: RSA key generation dominates otherwise.
@@ -110,11 +116,18 @@ func newEnv(t testing.TB, o envOptions) *testEnv {
 	}
 	metrics := NewMetrics()
 	cfg.Observer = metrics
+	if o.policies != nil {
+		cfg.Policies = o.policies
+	}
 	svc, err := service.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(Config{Service: svc, Keys: keys, Metrics: metrics})
+	scfg := Config{Service: svc, Keys: keys, Metrics: metrics, Auth: o.auth, AttestRequiresAuth: o.attestAuth}
+	if o.policies != nil {
+		scfg.Policies, scfg.Signer = o.policies, svc
+	}
+	s, err := New(scfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,12 +144,22 @@ type response struct {
 
 func (e *testEnv) do(method, path, contentType string, body []byte) response {
 	e.t.Helper()
+	return e.doAuth(method, path, contentType, "", body)
+}
+
+// doAuth is do with an Authorization header (none when authorization is
+// empty).
+func (e *testEnv) doAuth(method, path, contentType, authorization string, body []byte) response {
+	e.t.Helper()
 	req, err := http.NewRequestWithContext(context.Background(), method, e.srv.URL+path, bytes.NewReader(body))
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
+	}
+	if authorization != "" {
+		req.Header.Set("Authorization", authorization)
 	}
 	resp, err := e.srv.Client().Do(req)
 	if err != nil {

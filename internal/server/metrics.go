@@ -20,6 +20,10 @@ type Metrics struct {
 	requests     *prometheus.CounterVec
 	policy       *prometheus.CounterVec
 	signings     *prometheus.CounterVec
+	// authFailures counts refused credentials by reason.
+	authFailures *prometheus.CounterVec
+	// policyChanges counts accepted policy and certificate changes.
+	policyChanges *prometheus.CounterVec
 }
 
 // NewMetrics builds the collectors on a fresh registry.
@@ -45,10 +49,18 @@ func NewMetrics() *Metrics {
 		}, []string{"type", "decision"}),
 		signings: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "attestd_token_signings_total",
-			Help: "Tokens minted, by kind (attestation, unsecured).",
+			Help: "Tokens minted, by kind (attestation, unsecured, management).",
 		}, []string{"kind"}),
+		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "attestd_auth_failures_total",
+			Help: "Refused bearer credentials on management (and, if required, attest) calls, by reason.",
+		}, []string{"reason"}),
+		policyChanges: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "attestd_policy_changes_total",
+			Help: "Accepted policy changes by attestation type and operation (set, reset), and certificate changes (add, remove).",
+		}, []string{"type", "operation"}),
 	}
-	m.registry.MustRegister(m.attestations, m.latency, m.requests, m.policy, m.signings,
+	m.registry.MustRegister(m.attestations, m.latency, m.requests, m.policy, m.signings, m.authFailures, m.policyChanges,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

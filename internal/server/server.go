@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/attestd/attestd/internal/auth"
 	"github.com/attestd/attestd/internal/service"
 	"github.com/attestd/attestd/token"
 )
@@ -54,6 +55,18 @@ type Config struct {
 	Logger  *slog.Logger
 	// Version is reported in x-ms-maa-service-version.
 	Version string
+	// Policies serves the policy and certificate management routes; nil
+	// leaves them disabled (404).
+	Policies PolicyManager
+	// Signer signs management responses; required with Policies.
+	Signer ResponseSigner
+	// Auth authenticates management calls (and attest calls when
+	// AttestRequiresAuth); nil refuses every management call.
+	Auth Authorizer
+	// AttestRequiresAuth makes attest calls need a bearer token with the
+	// attester role; MAA's attest calls are anonymous, so it is off by
+	// default.
+	AttestRequiresAuth bool
 }
 
 // Server serves the API.
@@ -66,6 +79,12 @@ type Server struct {
 func New(cfg Config) (*Server, error) {
 	if cfg.Service == nil || cfg.Keys == nil {
 		return nil, errors.New("server: service and keys are required")
+	}
+	if cfg.Policies != nil && cfg.Signer == nil {
+		return nil, errors.New("server: policy management needs a response signer")
+	}
+	if cfg.AttestRequiresAuth && cfg.Auth == nil {
+		return nil, errors.New("server: attest calls cannot require a token without an authenticator")
 	}
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics()
@@ -85,11 +104,13 @@ func New(cfg Config) (*Server, error) {
 	mux.HandleFunc("GET /healthz", s.handleHealth)
 	mux.HandleFunc("GET /readyz", s.handleReady)
 	mux.Handle("GET /metrics", cfg.Metrics.handler())
+	s.routeManagement(mux)
 	// The same paths with other methods get MAA's error shape and a 405,
 	// not the mux's plain-text answer.
 	for path, allowed := range map[string]string{
 		"/attest/{type}": "POST", "/certs": "GET", "/certs/": "GET", "/.well-known/openid-configuration": "GET",
 		"/healthz": "GET", "/readyz": "GET", "/metrics": "GET",
+		"/policies/{type}": "GET, PUT", "/certificates": "GET", "/certificates:add": "POST", "/certificates:remove": "POST",
 	} {
 		mux.HandleFunc(path, methodNotAllowed(allowed))
 	}
@@ -294,6 +315,13 @@ func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request) {
 		fail(&service.Error{Status: http.StatusNotFound, Code: "NotFound", Reason: "unknown_attestation_type",
 			Message: fmt.Sprintf("unknown attestation type %q; supported: SgxEnclave, OpenEnclave, TdxVm", r.PathValue("type"))})
 		return
+	}
+	if s.cfg.AttestRequiresAuth {
+		if _, err := s.authorize(r, auth.RoleAttester); err != nil {
+			result, outcome = "unauthorized", "rejected"
+			s.writeAuthError(w, r, err)
+			return
+		}
 	}
 	if e := checkAPIVersion(r); e != nil {
 		fail(e)

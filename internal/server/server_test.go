@@ -285,8 +285,10 @@ func TestBadInput(t *testing.T) {
 		{"unknown api-version", "/attest/SgxEnclave?api-version=2018-09-01-preview", "application/json", `{"quote":"` + ok + `"}`, 400, "UnsupportedApiVersion", "api_version_unsupported"},
 		{"unknown attestation type", "/attest/Nitro?api-version=2022-08-01", "application/json", `{"quote":"` + ok + `"}`, 404, "NotFound", "unknown_attestation_type"},
 		{"wrong content type", "/attest/SgxEnclave?api-version=2022-08-01", "text/plain", `{"quote":"` + ok + `"}`, 415, "InvalidParameter", "unsupported_media_type"},
-		{"unsupported draft policy", "/attest/SgxEnclave?api-version=2022-08-01", "application/json", `{"quote":"` + ok + `","draftPolicyForAttestation":"version=1.0; authorizationrules{=> deny();}; issuancerules{};"}`, 400, "InvalidParameter", "draft_policy_unsupported"},
-		{"unknown route", "/policies/Foo?api-version=2022-08-01", "application/json", `{}`, 404, "NotFound", "not_found"},
+		{"draft policy that does not compile", "/attest/SgxEnclave?api-version=2022-08-01", "application/json", `{"quote":"` + ok + `","draftPolicyForAttestation":"version=1.0; authorizationrules{=> deny()}; issuancerules{};"}`, 400, "PolicyParsingError", "policy_invalid"},
+		{"draft policy that denies", "/attest/SgxEnclave?api-version=2022-08-01", "application/json", `{"quote":"` + ok + `","draftPolicyForAttestation":"version=1.0; authorizationrules{=> deny();}; issuancerules{};"}`, 400, "PolicyEvaluationError", "policy_denied"},
+		{"unknown route", "/nothing/Foo?api-version=2022-08-01", "application/json", `{}`, 404, "NotFound", "not_found"},
+		{"POST on a policy path without :reset", "/policies/SgxEnclave?api-version=2022-08-01", "", ``, 405, "MethodNotAllowed", "method_not_allowed"},
 		{"oversized body", "/attest/SgxEnclave?api-version=2022-08-01", "application/json", `{"quote":"` + strings.Repeat("A", MaxAttestBody) + `"}`, 413, "InvalidParameter", "body_too_large"},
 	}
 	for _, tc := range cases {

@@ -13,6 +13,8 @@ const (
 	CodeInvalidOperation      = "InvalidOperation"
 	CodePolicyEvaluationError = "PolicyEvaluationError"
 	CodeInternalError         = "InternalError"
+	CodePolicyParsingError    = "PolicyParsingError"
+	CodeUnauthorized          = "Unauthorized"
 )
 
 // Error is a refused request: the HTTP status and MAA code clients switch

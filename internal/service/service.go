@@ -116,7 +116,11 @@ func New(cfg Config) (*Service, error) {
 		cfg.Clock = time.Now
 	}
 	if cfg.Policies == nil {
-		cfg.Policies = BuiltinPolicies{}
+		b, err := NewBuiltinPolicies()
+		if err != nil {
+			return nil, err
+		}
+		cfg.Policies = b
 	}
 	if cfg.Observer == nil {
 		cfg.Observer = nopObserver{}
@@ -201,8 +205,12 @@ func (s *Service) Attest(ctx context.Context, req *Request) (*Result, error) {
 	}
 	s.cfg.Observer.PolicyDecision(req.Type, decision.Permit)
 	if !decision.Permit {
+		why := decision.Reason
+		if why == "" {
+			why = "a Deny claim was issued, or no rule permitted it"
+		}
 		return nil, &Error{Status: http.StatusBadRequest, Code: CodePolicyEvaluationError, Reason: "policy_denied",
-			Message: "the attestation policy did not permit this evidence (a Deny claim was issued, or no rule permitted it)"}
+			Message: "the attestation policy did not permit this evidence: " + why}
 	}
 
 	now := s.cfg.Clock().UTC().Truncate(time.Second)
@@ -219,11 +227,13 @@ func (s *Service) Attest(ctx context.Context, req *Request) (*Result, error) {
 		}
 	}
 	body["x-ms-policy-hash"] = decision.Hash
+	if decision.Signer != nil {
+		body["x-ms-policy-signer"] = signerJWK(decision.Signer)
+	}
 	if len(decision.Issued) > 0 {
-		issued := make(map[string]any, len(decision.Issued))
-		for _, c := range decision.Issued {
-			issued[c.Type] = c.Value
-			body[c.Type] = c.Value
+		issued := issuedClaims(decision.Issued)
+		for k, v := range issued {
+			body[k] = v
 		}
 		body["x-ms-policy"] = issued
 	}
@@ -235,7 +245,11 @@ func (s *Service) Attest(ctx context.Context, req *Request) (*Result, error) {
 	body["iss"] = s.cfg.Issuer
 	body["iat"] = now.Unix()
 	body["nbf"] = now.Unix()
-	body["exp"] = now.Add(s.cfg.TokenLifetime).Unix()
+	lifetime := s.cfg.TokenLifetime
+	if decision.TokenLifetime > 0 {
+		lifetime = decision.TokenLifetime
+	}
+	body["exp"] = now.Add(lifetime).Unix()
 	if req.Nonce != "" {
 		body["nonce"] = req.Nonce
 	}
@@ -256,7 +270,7 @@ func (s *Service) Attest(ctx context.Context, req *Request) (*Result, error) {
 		if key, err = keys.ActiveKey(); err != nil {
 			return nil, fmt.Errorf("service: signing key: %w", err)
 		}
-		tok, err = token.Sign(key, token.JWKSURL(s.cfg.Issuer), body)
+		tok, err = token.SignWithHeader(key, token.JWKSURL(s.cfg.Issuer), body, token.HeaderCertificate(decision.HeaderCertificate))
 		s.cfg.Observer.TokenSigned("attestation")
 	}
 	if err != nil {
@@ -433,4 +447,33 @@ func checkNoDuplicateKeys(b []byte) error {
 			top.key = true
 		}
 	}
+}
+
+// ManagementTokenLifetime is the lifetime of the tokens that answer policy
+// and certificate management calls: MAA's, an hour.
+const ManagementTokenLifetime = time.Hour
+
+// SignManagementResponse wraps the result of a management call in a token
+// signed by the production key, as MAA answers those calls: claims plus
+// iss, iat, nbf and exp.
+func (s *Service) SignManagementResponse(claims map[string]any) (string, error) {
+	now := s.cfg.Clock().UTC().Truncate(time.Second)
+	body := make(map[string]any, len(claims)+4)
+	for k, v := range claims {
+		body[k] = v
+	}
+	body["iss"] = s.cfg.Issuer
+	body["iat"] = now.Unix()
+	body["nbf"] = now.Unix()
+	body["exp"] = now.Add(ManagementTokenLifetime).Unix()
+	key, err := s.cfg.Keys.ActiveKey()
+	if err != nil {
+		return "", fmt.Errorf("service: signing key: %w", err)
+	}
+	tok, err := token.Sign(key, token.JWKSURL(s.cfg.Issuer), body)
+	if err != nil {
+		return "", fmt.Errorf("service: %w", err)
+	}
+	s.cfg.Observer.TokenSigned("management")
+	return tok, nil
 }

@@ -21,22 +21,39 @@ func TestPolicyHash(t *testing.T) {
 func TestBuiltinPolicies(t *testing.T) {
 	incoming := []Claim{{"x-ms-sgx-is-debuggable", false}, {"x-ms-sgx-mrsigner", "ab"}, {"x-ms-sgx-mrenclave", "cd"},
 		{"x-ms-sgx-product-id", 1}, {"x-ms-sgx-svn", 2}, {"x-ms-attestation-type", "sgx"}, {"x-ms-ver", "1.0"}}
-	d, err := BuiltinPolicies{}.Evaluate(context.Background(), TypeSGX, nil, incoming)
-	if err != nil || !d.Permit || d.Draft || len(d.Issued) != 6 || d.Issued[5] != (Claim{"tee", "sgx"}) {
+	b, err := NewBuiltinPolicies()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	d, err := b.Evaluate(ctx, TypeSGX, nil, incoming)
+	if err != nil || !d.Permit || d.Draft || len(d.Issued) != 6 || d.Issued[5].Type != "tee" || d.Issued[5].Value != "sgx" {
 		t.Fatalf("default SGX: %+v %v", d, err)
 	}
-	d, err = BuiltinPolicies{}.Evaluate(context.Background(), TypeTDX, nil, incoming)
+	d, err = b.Evaluate(ctx, TypeTDX, nil, incoming)
 	if err != nil || !d.Permit || len(d.Issued) != 0 || d.Hash != PolicyHash(PermitAllPolicy) {
 		t.Fatalf("default TDX: %+v %v", d, err)
 	}
-	draft := "  " + PermitAllPolicy + "\n"
-	d, err = BuiltinPolicies{}.Evaluate(context.Background(), TypeSGX, &draft, incoming)
-	if err != nil || !d.Draft || len(d.Issued) != 0 {
-		t.Fatalf("draft: %+v %v", d, err)
+	draft := "version=1.0; authorizationrules{=> deny();}; issuancerules{};"
+	d, err = b.Evaluate(ctx, TypeSGX, &draft, incoming)
+	if err != nil || !d.Draft || d.Permit || d.Reason == "" {
+		t.Fatalf("deny draft: %+v %v", d, err)
 	}
-	other := "version=1.0; authorizationrules{=> deny();}; issuancerules{};"
-	if _, err := (BuiltinPolicies{}).Evaluate(context.Background(), TypeSGX, &other, incoming); AsError(err).Reason != "draft_policy_unsupported" {
-		t.Fatalf("custom draft: %v", err)
+	bad := "version=1.0; authorizationrules{=> deny()}; issuancerules{};"
+	if _, err := b.Evaluate(ctx, TypeSGX, &bad, incoming); AsError(err).Code != CodePolicyParsingError {
+		t.Fatalf("bad draft: %v", err)
+	}
+}
+
+// TestIssuedClaimsFolding: a type issued twice becomes an array, in issue
+// order; a single issued array stays as it is.
+func TestIssuedClaimsFolding(t *testing.T) {
+	got := issuedClaims([]Claim{{"a", int64(1)}, {"b", []any{"x"}}, {"a", int64(2)}, {"a", int64(3)}})
+	if fmt.Sprint(got["a"]) != "[1 2 3]" || fmt.Sprint(got["b"]) != "[x]" {
+		t.Errorf("folded %v", got)
+	}
+	if _, ok := got["b"].([]any); !ok {
+		t.Errorf("b changed type: %T", got["b"])
 	}
 }
 

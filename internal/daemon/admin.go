@@ -50,15 +50,14 @@ func runAdminToken(args []string, stdio IO) int {
 	}
 	// Refuse a name already in the file before making anything.
 	if existing, err := os.ReadFile(*file); err == nil {
-		if _, err := auth.ParseAdminTokens(strings.NewReader(string(existing))); err != nil {
+		toks, err := auth.ParseAdminTokens(strings.NewReader(string(existing)))
+		if err != nil {
 			fmt.Fprintf(stdio.Stderr, "attestd admin-token create: %s: %v\n", *file, err)
 			return ExitError
 		}
-		for _, line := range strings.Split(string(existing), "\n") {
-			if f := strings.Fields(line); len(f) > 0 && f[0] == *name {
-				fmt.Fprintf(stdio.Stderr, "attestd admin-token create: %s already has a token named %q\n", *file, *name)
-				return ExitError
-			}
+		if toks.Has(*name) {
+			fmt.Fprintf(stdio.Stderr, "attestd admin-token create: %s already has a token named %q\n", *file, *name)
+			return ExitError
 		}
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		fmt.Fprintf(stdio.Stderr, "attestd admin-token create: %v\n", err)

@@ -50,9 +50,12 @@ type Config struct {
 	// (docs/auth.md).
 	AdminTokenFile string `json:"adminTokenFile"`
 	// OIDC* configure bearer JWTs from an OpenID Connect issuer.
-	OIDCIssuer           string   `json:"oidcIssuer"`
-	OIDCAudience         string   `json:"oidcAudience"`
-	OIDCRoleClaim        string   `json:"oidcRoleClaim"`
+	OIDCIssuer    string `json:"oidcIssuer"`
+	OIDCAudience  string `json:"oidcAudience"`
+	OIDCRoleClaim string `json:"oidcRoleClaim"`
+	// OIDCDiscoveryURL overrides where the issuer's metadata is read (for
+	// Entra ID v1 tokens, whose issuer differs from the metadata's).
+	OIDCDiscoveryURL     string   `json:"oidcDiscoveryUrl"`
 	OIDCReaderRoles      []string `json:"oidcReaderRoles"`
 	OIDCContributorRoles []string `json:"oidcContributorRoles"`
 	OIDCAttesterRoles    []string `json:"oidcAttesterRoles"`
@@ -142,6 +145,7 @@ func newConfigFlags(name string) *configFlags {
 	fs.StringVar(&c.OIDCIssuer, "oidc-issuer", "", "OpenID Connect issuer `URL` whose JWTs authenticate management calls")
 	fs.StringVar(&c.OIDCAudience, "oidc-audience", "", "`AUDIENCE` OIDC tokens must be issued for")
 	fs.StringVar(&c.OIDCRoleClaim, "oidc-role-claim", "", "OIDC token claim holding the caller's roles (default roles)")
+	fs.StringVar(&c.OIDCDiscoveryURL, "oidc-discovery-url", "", "`URL` of the OIDC issuer's metadata, when not <issuer>/.well-known/openid-configuration")
 	fs.Var(&cf.oidcReader, "oidc-reader-role", "OIDC role `VALUE` granting reader (repeatable; default Attestation.Reader)")
 	fs.Var(&cf.oidcContributor, "oidc-contributor-role", "OIDC role `VALUE` granting contributor (repeatable; default Attestation.Contributor)")
 	fs.Var(&cf.oidcAttester, "oidc-attester-role", "OIDC role `VALUE` granting attester (repeatable; default Attestation.Attester)")
@@ -215,6 +219,7 @@ func (cf *configFlags) resolve(getenv func(string) string) (Config, error) {
 	str("oidc-issuer", &cfg.OIDCIssuer, f.OIDCIssuer)
 	str("oidc-audience", &cfg.OIDCAudience, f.OIDCAudience)
 	str("oidc-role-claim", &cfg.OIDCRoleClaim, f.OIDCRoleClaim)
+	str("oidc-discovery-url", &cfg.OIDCDiscoveryURL, f.OIDCDiscoveryURL)
 	str("attest-auth", &cfg.AttestAuth, f.AttestAuth)
 	if set["isolated"] {
 		cfg.Isolated = f.Isolated
@@ -242,7 +247,8 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 		"ATTESTD_LOG_LEVEL": &cfg.LogLevel, "ATTESTD_LOG_FORMAT": &cfg.LogFormat,
 		"ATTESTD_ADMIN_TOKEN_FILE": &cfg.AdminTokenFile, "ATTESTD_OIDC_ISSUER": &cfg.OIDCIssuer,
 		"ATTESTD_OIDC_AUDIENCE": &cfg.OIDCAudience, "ATTESTD_OIDC_ROLE_CLAIM": &cfg.OIDCRoleClaim,
-		"ATTESTD_ATTEST_AUTH": &cfg.AttestAuth,
+		"ATTESTD_OIDC_DISCOVERY_URL": &cfg.OIDCDiscoveryURL,
+		"ATTESTD_ATTEST_AUTH":        &cfg.AttestAuth,
 	}
 	for name, dst := range strs {
 		if v := getenv(name); v != "" {

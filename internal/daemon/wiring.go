@@ -80,7 +80,8 @@ func newAuthenticator(cfg Config, clock func() time.Time, log *slog.Logger) (*au
 		for _, r := range cfg.OIDCContributorRoles {
 			roles[r] = auth.RoleContributor
 		}
-		ac.OIDC = &auth.OIDCConfig{Issuer: cfg.OIDCIssuer, Audience: cfg.OIDCAudience, RoleClaim: cfg.OIDCRoleClaim, RoleMap: roles}
+		ac.OIDC = &auth.OIDCConfig{Issuer: cfg.OIDCIssuer, Audience: cfg.OIDCAudience, RoleClaim: cfg.OIDCRoleClaim, RoleMap: roles,
+			DiscoveryURL: cfg.OIDCDiscoveryURL}
 		log.Info("OIDC bearer tokens accepted", "issuer", cfg.OIDCIssuer, "audience", cfg.OIDCAudience)
 	}
 	if ac.AdminTokens == nil && ac.OIDC == nil {

@@ -95,8 +95,8 @@ func (s *Server) writeAuthError(w http.ResponseWriter, r *http.Request, err erro
 		return
 	}
 	s.cfg.Metrics.authFailures.WithLabelValues(ae.Reason).Inc()
-	s.cfg.Logger.Info("management call refused", "path", r.URL.Path, "method", r.Method, "reason", ae.Reason,
-		"request_id", w.Header().Get("x-ms-request-id"))
+	s.cfg.Logger.Info("call refused: credentials", "path", r.URL.Path, "method", r.Method, "reason", ae.Reason,
+		"error", err, "request_id", w.Header().Get("x-ms-request-id"))
 	code := service.CodeUnauthorized
 	if v := ae.WWWAuthenticate(); v != "" {
 		w.Header().Set("WWW-Authenticate", v)

@@ -145,3 +145,45 @@ func evidenceClaims(ev *Evidence, sentEvidence []byte) []Claim {
 }
 
 func b64url(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+
+// legacyPolicyClaims maps the claims MAA's first default SGX policy read,
+// under their old "$" names, to today's names (maa-compat.md §3.5).
+func legacyPolicyClaims() [6][2]string {
+	return [6][2]string{
+		{"x-ms-sgx-is-debuggable", "$is-debuggable"},
+		{"x-ms-sgx-mrsigner", "$sgx-mrsigner"},
+		{"x-ms-sgx-mrenclave", "$sgx-mrenclave"},
+		{"x-ms-sgx-product-id", "$product-id"},
+		{"x-ms-sgx-svn", "$svn"},
+		{"x-ms-attestation-type", "$tee"},
+	}
+}
+
+// withLegacyClaims is the policy's incoming claim set: the token's claims
+// plus, for SGX evidence, their legacy "$" copies, so that policies written
+// for MAA's first default policy still evaluate. The copies never reach the
+// token.
+func withLegacyClaims(claims []Claim) []Claim {
+	sgx := false
+	for _, c := range claims {
+		if c.Type == "x-ms-attestation-type" && c.Value == "sgx" {
+			sgx = true
+			break
+		}
+	}
+	if !sgx {
+		return claims
+	}
+	legacy := legacyPolicyClaims()
+	out := make([]Claim, len(claims), len(claims)+len(legacy))
+	copy(out, claims)
+	for _, l := range legacy {
+		for _, c := range claims {
+			if c.Type == l[0] {
+				out = append(out, Claim{Type: l[1], Value: c.Value})
+				break
+			}
+		}
+	}
+	return out
+}

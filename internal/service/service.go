@@ -199,7 +199,7 @@ func (s *Service) Attest(ctx context.Context, req *Request) (*Result, error) {
 		claims = append(claims, Claim{ClaimSimulated, true})
 	}
 
-	decision, err := s.cfg.Policies.Evaluate(ctx, req.Type, req.DraftPolicy, claims)
+	decision, err := s.cfg.Policies.Evaluate(ctx, req.Type, req.DraftPolicy, withLegacyClaims(claims))
 	if err != nil {
 		return nil, err
 	}

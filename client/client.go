@@ -1,9 +1,12 @@
 // Package client is a Go client of the attestation REST API shared by
-// attestd and Microsoft Azure Attestation (MAA): attest evidence, and read
-// the service's OpenID metadata and token signing keys.
+// attestd and Microsoft Azure Attestation (MAA): attest evidence, read the
+// service's OpenID metadata and token signing keys, and manage policies and
+// policy signers (see GetPolicy, SetPolicy and AddPolicyCertificate).
 //
-// The client does not verify the tokens it receives; hand them to package
-// verify (or to the relying party that needs them).
+// The client does not verify the attestation tokens it receives; hand them
+// to package verify (or to the relying party that needs them). Management
+// responses, which the client reads itself, are verified only when the
+// client is built WithResponseVerifier.
 //
 //	c, err := client.New("https://attestd.example.com")
 //	...
@@ -30,6 +33,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/attestd/attestd/verify"
 )
 
 // DefaultAPIVersion is the api-version sent when WithAPIVersion is not
@@ -56,6 +61,7 @@ type Client struct {
 	hc         *http.Client
 	apiVersion string
 	bearer     string
+	verifier   *verify.Verifier // checks management response tokens; nil: decode only
 }
 
 // Option configures a Client.
@@ -74,8 +80,8 @@ func WithHTTPClient(hc *http.Client) Option {
 	}
 }
 
-// WithAPIVersion sets the api-version query parameter sent on attest calls
-// (default DefaultAPIVersion).
+// WithAPIVersion sets the api-version query parameter sent on attest,
+// policy and certificate calls (default DefaultAPIVersion).
 func WithAPIVersion(v string) Option {
 	return func(c *Client) error {
 		if v == "" {
@@ -290,19 +296,26 @@ func (c *Client) SigningCertificates(ctx context.Context) (*KeySet, error) {
 }
 
 // APIError is a non-2xx answer from the service. MAA's error bodies are
-// {"error":{"code":...,"message":...}}; for other bodies Code is empty and
-// Message is a short excerpt of the body (or the HTTP status text).
+// {"error":{"code":...,"message":...,"innererror":{"code":...}}}; for other
+// bodies Code is empty and Message is a short excerpt of the body (or the
+// HTTP status text).
 type APIError struct {
 	StatusCode int
 	Code       string
 	Message    string
-	RequestID  string // x-ms-request-id, when the service sent one
+	// Reason is error.innererror.code: attestd's stable, finer-grained
+	// reason (e.g. "unsigned_document"), which MAA sends only sometimes.
+	Reason    string
+	RequestID string // x-ms-request-id, when the service sent one
 }
 
 func (e *APIError) Error() string {
 	s := fmt.Sprintf("HTTP %d", e.StatusCode)
 	if e.Code != "" {
 		s += " " + e.Code
+	}
+	if e.Reason != "" && e.Reason != e.Code {
+		s += " (" + e.Reason + ")"
 	}
 	if e.Message != "" {
 		s += ": " + e.Message
@@ -313,8 +326,14 @@ func (e *APIError) Error() string {
 	return s
 }
 
-// do sends one request and decodes a 200 JSON body into out.
+// do sends one request, with a JSON body if body is not nil, and decodes a
+// 2xx JSON body into out.
 func (c *Client) do(ctx context.Context, method, path string, q url.Values, body []byte, out any) error {
+	return c.doContent(ctx, method, path, q, "application/json", body, out)
+}
+
+// doContent is do with the body's Content-Type given.
+func (c *Client) doContent(ctx context.Context, method, path string, q url.Values, contentType string, body []byte, out any) error {
 	u := c.base + path
 	if len(q) > 0 {
 		u += "?" + q.Encode()
@@ -330,7 +349,7 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "attestd-go-client")
 	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", contentType)
 	}
 	if c.bearer != "" {
 		req.Header.Set("Authorization", "Bearer "+c.bearer)
@@ -370,8 +389,10 @@ func apiError(resp *http.Response, data []byte) *APIError {
 	}
 	if json.Unmarshal(data, &cloud) == nil && cloud.Error != nil {
 		e.Code, e.Message = cloud.Error.Code, cloud.Error.Message
-		// Newer MAA responses put the detail only in innererror.
+		// Newer MAA responses put the detail only in innererror; attestd
+		// puts its stable reason there.
 		if ie := cloud.Error.InnerError; ie != nil {
+			e.Reason = ie.Code
 			if e.Code == "" {
 				e.Code = ie.Code
 			}

@@ -45,13 +45,14 @@ func runAttest(ctx context.Context, args []string, stdio IO) int {
 	quotePath := fs.String("quote", "", "evidence `FILE`: a quote (sgx, tdx) or an Open Enclave report; binary, hex or base64 (- for standard input)")
 	sim := fs.Bool("sim", false, "attest freshly minted simulator evidence (the service must run with --dev)")
 	seed := fs.String("seed", "", "simulator `SEED` for --sim (default the simulator's default seed)")
+	debug := fs.Bool("debug", false, "with --sim: mint a debug enclave / TD (to try a policy that refuses them)")
 	runtimeData := fs.String("runtime-data", "", "runtime data `FILE`, sent as Binary")
 	runtimeJSON := fs.String("runtime-json", "", "runtime data `FILE` holding a JSON object, sent as JSON")
 	nonce := fs.String("nonce", "", "`NONCE` echoed in the token")
 	caPath := fs.String("ca", "", "trust only this CA `PEM` for HTTPS")
 	apiVersion := fs.String("api-version", client.DefaultAPIVersion, "api-version `V` to send")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: attestctl attest --url URL --type sgx|openenclave|tdx (--quote FILE | --sim) [--runtime-data FILE | --runtime-json FILE] [--nonce S] [--ca PEM]")
+		fmt.Fprintln(fs.Output(), "Usage: attestctl attest --url URL --type sgx|openenclave|tdx (--quote FILE | --sim [--debug]) [--runtime-data FILE | --runtime-json FILE] [--nonce S] [--ca PEM]")
 		fmt.Fprintln(fs.Output(), "\nSends evidence to an attestation service and prints the token. With --sim the evidence is minted\nby the simulator with the runtime data bound into its report data. Exit status: 0 token printed,\n1 the service refused the evidence, 2 usage, input or connection error.")
 		fs.PrintDefaults()
 	}
@@ -80,6 +81,9 @@ func runAttest(ctx context.Context, args []string, stdio IO) int {
 	if (*quotePath == "") == !*sim {
 		return fail("give exactly one of --quote and --sim")
 	}
+	if *debug && !*sim {
+		return fail("--debug goes with --sim")
+	}
 	if *runtimeData != "" && *runtimeJSON != "" {
 		return fail("give at most one of --runtime-data and --runtime-json")
 	}
@@ -100,7 +104,7 @@ func runAttest(ctx context.Context, args []string, stdio IO) int {
 		if err != nil {
 			return fail("%v", err)
 		}
-		opts := simulator.QuoteOptions{TEE: tee}
+		opts := simulator.QuoteOptions{TEE: tee, Debug: *debug}
 		if rt != nil {
 			opts.RuntimeData = rt.Bytes
 		}

@@ -14,7 +14,7 @@ import (
 // Exit statuses.
 const (
 	ExitOK       = 0 // success (evidence verified, whatever its TCB status)
-	ExitRejected = 1 // the evidence (or token) was rejected
+	ExitRejected = 1 // the evidence (or token, or management request) was rejected
 	ExitUsage    = 2 // bad command line, unreadable input or unwritable output
 )
 
@@ -23,6 +23,9 @@ type IO struct {
 	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer
+	// Getenv reads the environment (ATTESTD_TOKEN); cmd/attestctl passes
+	// os.Getenv. Nil means an empty environment.
+	Getenv func(string) string
 }
 
 const usage = `attestctl: client, relying-party and operator tool for attestd
@@ -34,6 +37,13 @@ Usage:
   attestctl sim faults
   attestctl attest --url URL --type sgx|openenclave|tdx (--quote FILE | --sim) [--runtime-data FILE | --runtime-json FILE] [--nonce S] [--ca PEM]
   attestctl token verify --url URL [--ca PEM] [--allow-simulated] [--jwks FILE] [--at RFC3339] [--expect NAME=STRING | NAME:=JSON]... (TOKEN | -)
+  attestctl policy get --url URL --type sgx|openenclave|tdx [--json] [ADMIN FLAGS]
+  attestctl policy set --url URL --type sgx|openenclave|tdx --file FILE [--sign-key PEM --sign-cert PEM] [ADMIN FLAGS]
+  attestctl policy reset --url URL --type sgx|openenclave|tdx [--sign-key PEM --sign-cert PEM] [ADMIN FLAGS]
+  attestctl signer list --url URL [--pem] [ADMIN FLAGS]
+  attestctl signer add|remove --url URL --cert PEM --sign-key PEM --sign-cert PEM [ADMIN FLAGS]
+
+ADMIN FLAGS: [--token T | --token-file F] (default $ATTESTD_TOKEN) [--ca PEM] [--insecure-skip-token-verify]
 
 Run "attestctl COMMAND -h" for a command's flags.
 `
@@ -63,6 +73,10 @@ func Run(ctx context.Context, args []string, stdio IO) int {
 			return usageError(stdio, "attestctl token: the only subcommand is verify")
 		}
 		return runTokenVerify(ctx, args[2:], stdio)
+	case "policy":
+		return runPolicy(ctx, args[1:], stdio)
+	case "signer":
+		return runSigner(ctx, args[1:], stdio)
 	}
 	return usageError(stdio, fmt.Sprintf("attestctl: unknown command %q", args[0]))
 }

@@ -42,7 +42,7 @@ type fakeIdP struct {
 	kid string
 }
 
-func newFakeIdP(t *testing.T) *fakeIdP {
+func newFakeIdP(t testing.TB) *fakeIdP {
 	t.Helper()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -67,7 +67,7 @@ func newFakeIdP(t *testing.T) *fakeIdP {
 
 // token issues an RS256 JWT with the given claims over defaults for a
 // valid token at envClock.
-func (idp *fakeIdP) token(t *testing.T, claims map[string]any) string {
+func (idp *fakeIdP) token(t testing.TB, claims map[string]any) string {
 	t.Helper()
 	body := map[string]any{"iss": idp.srv.URL, "aud": oidcAudience, "sub": "alice",
 		"iat": envClock.Unix(), "nbf": envClock.Unix(), "exp": envClock.Add(time.Hour).Unix()}
@@ -107,7 +107,7 @@ func signerOptions() testpki.Options {
 	return testpki.Options{NotBefore: simNow.Add(-time.Hour), NotAfter: simNow.Add(365 * 24 * time.Hour)}
 }
 
-func newMgmtEnv(t *testing.T, isolated, attestAuth bool) *mgmtEnv {
+func newMgmtEnv(t testing.TB, isolated, attestAuth bool) *mgmtEnv {
 	t.Helper()
 	ctx := context.Background()
 	sealer, err := store.NewAESGCMSealer(make([]byte, 32))
@@ -169,7 +169,7 @@ const apiV = "?api-version=2020-10-01"
 
 // sign makes a management document: signed by the registered signer in
 // isolated mode, unsigned otherwise.
-func (me *mgmtEnv) doc(t *testing.T, payload []byte) string {
+func (me *mgmtEnv) doc(t testing.TB, payload []byte) string {
 	t.Helper()
 	if me.signer == nil {
 		return token.UnsecuredDocument(payload)

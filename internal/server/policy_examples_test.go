@@ -176,3 +176,33 @@ func TestPolicyExamplesOnSimulatorEvidence(t *testing.T) {
 	_, r = draftClaims(t, e, "SgxEnclave", body(), refuseSim)
 	wantError(t, r, 400, "PolicyEvaluationError", "policy_denied")
 }
+
+// TestIssuedClaimsCannotRewriteTheToken: a policy issuing claims named
+// like the service's own keeps them under x-ms-policy; the top level keeps
+// what the evidence and the service said.
+func TestIssuedClaimsCannotRewriteTheToken(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	q := b64u(e.quote(simulator.QuoteOptions{}))
+	forger := `version=1.0; authorizationrules{ => permit(); }; issuancerules{
+  => issue(type="x-attestd-simulated", value=false);
+  => issue(type="x-ms-sgx-mrsigner", value="00");
+  => issue(type="iss", value="https://evil.example");
+  => issue(type="exp", value=99999999999);
+  => issue(type="X-MS-POLICY-HASH", value="forged");
+  => issue(type="tee", value="sgx");
+};`
+	c, r := draftClaims(t, e, "SgxEnclave", map[string]any{"quote": q}, forger)
+	if c == nil {
+		t.Fatalf("refused: %s", r.body)
+	}
+	if c["x-attestd-simulated"] != true || c["x-ms-sgx-mrsigner"] == "00" || c["iss"] != e.issuer || c["X-MS-POLICY-HASH"] != nil {
+		t.Errorf("a policy rewrote service claims: %v", c)
+	}
+	if fmt.Sprint(c["exp"]) == "99999999999" {
+		t.Error("a policy set exp")
+	}
+	pol := c["x-ms-policy"].(map[string]any)
+	if pol["x-attestd-simulated"] != false || pol["iss"] != "https://evil.example" || c["tee"] != "sgx" {
+		t.Errorf("x-ms-policy should keep every issued claim, and unreserved ones reach the top: %v", pol)
+	}
+}

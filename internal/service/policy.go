@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/attestd/attestd/policy"
@@ -210,4 +211,19 @@ type multiValue []any
 func signerJWK(cert *x509.Certificate) json.RawMessage {
 	b, _ := json.Marshal(token.NewCertificateJWK(cert))
 	return b
+}
+
+// reservedClaim reports whether a claim name belongs to the service: the
+// JWT registered claims it sets, MAA's x-ms-* claims and attestd's
+// x-attestd-* claims. A policy's issued claim never takes such a name at
+// the token's top level, so a policy cannot, say, clear
+// x-attestd-simulated or forge x-ms-sgx-mrsigner.
+func reservedClaim(name string) bool {
+	switch name {
+	case "iss", "sub", "aud", "exp", "nbf", "iat", "jti", "nonce", "cnf":
+		return true
+	}
+	lower := strings.ToLower(name)
+	return strings.HasPrefix(lower, "x-ms-") || strings.HasPrefix(lower, "x-attestd-") ||
+		strings.HasPrefix(lower, "maa-") || strings.HasPrefix(lower, "aas-")
 }

@@ -233,6 +233,12 @@ func (s *Service) Attest(ctx context.Context, req *Request) (*Result, error) {
 	if len(decision.Issued) > 0 {
 		issued := issuedClaims(decision.Issued)
 		for k, v := range issued {
+			// A policy adds claims; it never rewrites what the evidence or
+			// the service says. An issued claim whose name is taken, or
+			// reserved, stays under x-ms-policy only.
+			if _, taken := body[k]; taken || reservedClaim(k) {
+				continue
+			}
 			body[k] = v
 		}
 		body["x-ms-policy"] = issued

@@ -476,3 +476,31 @@ func TestManagementWithoutAuth(t *testing.T) {
 	e := newEnv(t, envOptions{policies: pm})
 	wantError(t, e.doAuth("GET", "/policies/SgxEnclave"+apiV, "", "Bearer x", nil), 401, "Unauthorized", "auth_not_configured")
 }
+
+// TestPolicyProperties: report_validity_in_minutes sets the token
+// lifetime; omit_x5c names the signing certificate in the header.
+func TestPolicyProperties(t *testing.T) {
+	me := newMgmtEnv(t, false, false)
+	q := b64u(me.quote(simulator.QuoteOptions{}))
+	for _, tc := range []struct {
+		omit     string
+		lifetime int64
+		header   string
+	}{{"false", 60, "x5c"}, {"true", 5, "x5t"}} {
+		text := fmt.Sprintf(`version=1.1; configurationrules{ => issueproperty(type="report_validity_in_minutes", value=%d); => issueproperty(type="omit_x5c", value=%s); }; authorizationrules{ => permit(); }; issuancerules{};`, tc.lifetime, tc.omit)
+		me.claimsOf(t, me.doAuth("PUT", "/policies/SgxEnclave"+apiV, "text/plain", me.contrib, []byte(token.UnsecuredDocument(token.PolicyPayload(text)))))
+		h, c := me.tokenOf(me.attest("SgxEnclave", map[string]any{"quote": q}))
+		if got := num(t, c["exp"]) - num(t, c["iat"]); got != tc.lifetime*60 {
+			t.Errorf("omit_x5c=%s: lifetime %d s, want %d", tc.omit, got, tc.lifetime*60)
+		}
+		if h[tc.header] == nil || h["kid"] == nil || h["jku"] == nil {
+			t.Errorf("omit_x5c=%s: header %v lacks %s", tc.omit, h, tc.header)
+		}
+	}
+	// Without the properties: MAA's header and lifetime.
+	me.claimsOf(t, me.doAuth("POST", "/policies/SgxEnclave:reset"+apiV, "text/plain", me.contrib, []byte("eyJhbGciOiJub25lIn0..")))
+	h, c := me.tokenOf(me.attest("SgxEnclave", map[string]any{"quote": q}))
+	if h["x5c"] != nil || h["x5t"] != nil || num(t, c["exp"])-num(t, c["iat"]) != 8*3600 {
+		t.Errorf("default header %v / lifetime", h)
+	}
+}

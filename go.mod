@@ -3,6 +3,7 @@ module github.com/attestd/attestd
 go 1.26.8
 
 require (
+	github.com/jmespath/go-jmespath v0.4.0
 	github.com/prometheus/client_golang v1.25.0
 	modernc.org/sqlite v1.61.1
 )

@@ -27,16 +27,26 @@ func PolicyPayload(text string) []byte {
 // payload. Padding and the standard alphabet are tolerated in the inner
 // base64, since hand-made documents use them.
 func PolicyFromPayload(payload []byte) (string, error) {
-	var body struct {
-		AttestationPolicy *string `json:"AttestationPolicy"`
+	members, err := exactObject(payload)
+	if err != nil {
+		return "", fmt.Errorf("token: policy document: %w", err)
 	}
-	if err := json.Unmarshal(payload, &body); err != nil {
-		return "", fmt.Errorf("token: policy document is not a JSON object: %w", err)
+	// Only the policy: nothing a reviewer's tool might show while attestd
+	// reads something else, and nothing to pad the stored history with.
+	for name := range members {
+		if name != "AttestationPolicy" {
+			return "", fmt.Errorf(`token: policy document has member %q; only "AttestationPolicy" is allowed`, name)
+		}
 	}
-	if body.AttestationPolicy == nil {
+	rawText, ok := members["AttestationPolicy"]
+	if !ok {
 		return "", errors.New(`token: policy document has no "AttestationPolicy" member`)
 	}
-	raw, err := decodeLenientBase64(*body.AttestationPolicy)
+	var text string
+	if err := json.Unmarshal(rawText, &text); err != nil {
+		return "", errors.New("token: AttestationPolicy is not a string")
+	}
+	raw, err := decodeLenientBase64(text)
 	if err != nil {
 		return "", fmt.Errorf("token: AttestationPolicy is not base64url: %w", err)
 	}
@@ -75,11 +85,14 @@ type CertificateJWK struct {
 // NewCertificateJWK describes cert in MAA's policy-certificate JWK shape.
 func NewCertificateJWK(cert *x509.Certificate) CertificateJWK {
 	j := CertificateJWK{Use: "sig", X5C: []string{base64.StdEncoding.EncodeToString(cert.Raw)}}
-	switch cert.PublicKey.(type) {
+	switch k := cert.PublicKey.(type) {
 	case *rsa.PublicKey:
 		j.KTY, j.Alg = "RSA", "RS256"
 	case *ecdsa.PublicKey:
 		j.KTY, j.Alg = "EC", "ES256"
+		if k.Curve.Params().BitSize == 384 {
+			j.Alg = "ES384"
+		}
 	default:
 		j.KTY = "OKP"
 	}
@@ -109,9 +122,12 @@ func CertificatePayload(cert *x509.Certificate) []byte {
 // CertificateFromPayload returns the certificate named by an add/remove
 // document, under any of the three claim names in use.
 func CertificateFromPayload(payload []byte) (*x509.Certificate, error) {
-	var body map[string]json.RawMessage
-	if err := json.Unmarshal(payload, &body); err != nil {
-		return nil, fmt.Errorf("token: certificate document is not a JSON object: %w", err)
+	body, err := exactObject(payload)
+	if err != nil {
+		return nil, fmt.Errorf("token: certificate document: %w", err)
+	}
+	if err := exactMembers(body, "certificate document", certificatePayloadNames[:]...); err != nil {
+		return nil, fmt.Errorf("token: %w", err)
 	}
 	var raw json.RawMessage
 	for _, name := range certificatePayloadNames {
@@ -125,11 +141,20 @@ func CertificateFromPayload(payload []byte) (*x509.Certificate, error) {
 	if raw == nil {
 		return nil, errors.New(`token: certificate document has no "policyCertificate" member`)
 	}
-	var jwk struct {
-		X5C []string `json:"x5c"`
-	}
-	if err := json.Unmarshal(raw, &jwk); err != nil {
+	members, err := exactObject(raw)
+	if err != nil {
 		return nil, fmt.Errorf("token: policyCertificate is not a JWK: %w", err)
+	}
+	if err := exactMembers(members, "policyCertificate", "kty", "x5c", "alg", "use", "kid", "x5t", "n", "e", "crv", "x", "y"); err != nil {
+		return nil, fmt.Errorf("token: %w", err)
+	}
+	var jwk struct {
+		X5C []string
+	}
+	if x5c, ok := members["x5c"]; ok {
+		if err := json.Unmarshal(x5c, &jwk.X5C); err != nil {
+			return nil, fmt.Errorf("token: policyCertificate x5c is not a list of strings: %w", err)
+		}
 	}
 	if len(jwk.X5C) != 1 {
 		return nil, fmt.Errorf("token: policyCertificate must carry exactly one certificate in x5c, it has %d (a bare key is not accepted)", len(jwk.X5C))

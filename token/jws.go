@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"slices"
 	"strings"
 )
 
@@ -109,7 +110,11 @@ func ParseJWS(s string) (*JWS, error) {
 	if err != nil {
 		return nil, fmt.Errorf("token: JWS signature is not base64url: %w", err)
 	}
-	if err := checkJSONObject(hb); err != nil {
+	members, err := exactObject(hb)
+	if err != nil {
+		return nil, fmt.Errorf("token: JWS header: %w", err)
+	}
+	if err := exactMembers(members, "header", "alg", "x5c", "jwk", "kid", "typ", "crit", "cty", "x5t", "x5t#S256", "jku", "x5u"); err != nil {
 		return nil, fmt.Errorf("token: JWS header: %w", err)
 	}
 	j := &JWS{Raw: s, Payload: payload, signature: sig, signingInput: s[:len(parts[0])+1+len(parts[1])]}
@@ -154,42 +159,58 @@ func ParseJWS(s string) (*JWS, error) {
 	return j, nil
 }
 
-// checkJSONObject reports whether b is one JSON object whose members are
-// unique at the top level: a header with two "alg" members must not mean
-// one thing to attestd and another to whoever signed it.
-func checkJSONObject(b []byte) error {
+// exactObject decodes one JSON object into its members, refusing member
+// names that repeat, also when they differ only in case, and trailing
+// data.
+func exactObject(b []byte) (map[string]json.RawMessage, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	tok, err := dec.Token()
 	if err != nil {
-		return fmt.Errorf("not JSON: %w", err)
+		return nil, fmt.Errorf("not JSON: %w", err)
 	}
 	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return errors.New("not a JSON object")
+		return nil, errors.New("not a JSON object")
 	}
-	seen := map[string]bool{}
+	out := map[string]json.RawMessage{}
+	folded := map[string]bool{}
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return fmt.Errorf("not JSON: %w", err)
+			return nil, fmt.Errorf("not JSON: %w", err)
 		}
 		name, _ := tok.(string)
-		if seen[name] {
-			return fmt.Errorf("member %q appears twice", name)
+		if folded[strings.ToLower(name)] {
+			return nil, fmt.Errorf("member %q appears twice (names are compared without regard to case)", name)
 		}
-		seen[name] = true
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			return fmt.Errorf("not JSON: %w", err)
+		folded[strings.ToLower(name)] = true
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, fmt.Errorf("not JSON: %w", err)
 		}
+		out[name] = v
 	}
 	if _, err := dec.Token(); err != nil {
-		return fmt.Errorf("not JSON: %w", err)
-	}
-	if dec.More() {
-		return errors.New("trailing data after the JSON object")
+		return nil, fmt.Errorf("not JSON: %w", err)
 	}
 	if _, err := dec.Token(); err == nil {
-		return errors.New("trailing data after the JSON object")
+		return nil, errors.New("trailing data after the JSON object")
+	}
+	return out, nil
+}
+
+// exactMembers checks that every member of obj is one of allowed, spelled
+// exactly: a member that differs only in case would be read by one parser
+// and ignored by another.
+func exactMembers(obj map[string]json.RawMessage, what string, allowed ...string) error {
+	for name := range obj {
+		if slices.Contains(allowed, name) {
+			continue
+		}
+		for _, a := range allowed {
+			if strings.EqualFold(a, name) {
+				return fmt.Errorf("%s member %q must be spelled %q", what, name, a)
+			}
+		}
 	}
 	return nil
 }
@@ -308,6 +329,12 @@ func ecdsaRaw(der []byte, size int) ([]byte, error) {
 	var sig struct{ R, S *big.Int }
 	if _, err := asn1.Unmarshal(der, &sig); err != nil {
 		return nil, fmt.Errorf("token: ECDSA signature: %w", err)
+	}
+	limit := new(big.Int).Lsh(big.NewInt(1), uint(8*size))
+	for _, v := range []*big.Int{sig.R, sig.S} {
+		if v == nil || v.Sign() <= 0 || v.Cmp(limit) >= 0 {
+			return nil, errors.New("token: the signer returned an ECDSA signature out of range")
+		}
 	}
 	out := make([]byte, 2*size)
 	sig.R.FillBytes(out[:size])

@@ -193,3 +193,43 @@ func FuzzParseJWS(f *testing.F) {
 		_, _ = CertificateFromPayload(j.Payload)
 	})
 }
+
+// TestCaseVariantMembers: a member that differs only in case is refused,
+// in the header and in both payloads, so that what attestd reads is what
+// any other parser shows the signer.
+func TestCaseVariantMembers(t *testing.T) {
+	enc := base64.RawURLEncoding.EncodeToString
+	p := enc(PolicyPayload("x"))
+	for _, h := range []string{`{"alg":"none","ALG":"RS256"}`, `{"ALG":"none"}`, `{"Alg":"none"}`} {
+		if _, err := ParseJWS(enc([]byte(h)) + "." + p + "."); err == nil {
+			t.Errorf("header %s accepted", h)
+		}
+	}
+	good := base64.RawURLEncoding.EncodeToString([]byte("benign"))
+	evil := base64.RawURLEncoding.EncodeToString([]byte("evil"))
+	for _, body := range []string{
+		`{"AttestationPolicy":"` + good + `","attestationpolicy":"` + evil + `"}`,
+		`{"attestationpolicy":"` + evil + `"}`,
+		`{"AttestationPolicy":"` + good + `","extra":"` + strings.Repeat("a", 100) + `"}`,
+		`{"AttestationPolicy":1}`,
+	} {
+		if text, err := PolicyFromPayload([]byte(body)); err == nil {
+			t.Errorf("policy payload %s accepted as %q", body, text)
+		}
+	}
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	a := base64.StdEncoding.EncodeToString(selfSigned(t, key, "a").Raw)
+	for _, body := range []string{
+		`{"policyCertificate":{"kty":"EC","x5c":["` + a + `"],"X5C":["` + a + `"]}}`,
+		`{"policyCertificate":{"kty":"EC","X5C":["` + a + `"]}}`,
+		`{"PolicyCertificate":{"kty":"EC","x5c":["` + a + `"]}}`,
+	} {
+		if _, err := CertificateFromPayload([]byte(body)); err == nil {
+			t.Errorf("certificate payload %.60s accepted", body)
+		}
+	}
+	p384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	if j := NewCertificateJWK(selfSigned(t, p384, "p384")); j.Alg != "ES384" {
+		t.Errorf("P-384 JWK alg %s", j.Alg)
+	}
+}

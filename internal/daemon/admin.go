@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -22,13 +23,13 @@ import (
 // prints it once, and appends only its hash to the token file.
 func runAdminToken(args []string, stdio IO) int {
 	if len(args) == 0 || args[0] != "create" {
-		fmt.Fprint(stdio.Stderr, "attestd admin-token: subcommand create\n\nUsage: attestd admin-token create --name NAME --role reader|contributor|attester [--file FILE]\n")
+		fmt.Fprint(stdio.Stderr, "attestd admin-token: subcommand create\n\nUsage: attestd admin-token create --name NAME --role reader|contributor|attester --file FILE\n")
 		return ExitUsage
 	}
 	fset := flag.NewFlagSet("attestd admin-token create", flag.ContinueOnError)
 	fset.SetOutput(stdio.Stderr)
 	name := fset.String("name", "", "`NAME` of the token's holder (letters, digits, . _ -)")
-	roleName := fset.String("role", "contributor", "`ROLE`: attester, reader or contributor")
+	roleName := fset.String("role", "", "`ROLE`: attester, reader or contributor (required)")
 	file := fset.String("file", "", "token `FILE` to append the hash to (default --admin-token-file / ATTESTD_ADMIN_TOKEN_FILE; created 0600 if absent)")
 	if err := fset.Parse(args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -41,6 +42,10 @@ func runAdminToken(args []string, stdio IO) int {
 	}
 	if *name == "" || *file == "" || fset.NArg() > 0 {
 		fmt.Fprintln(stdio.Stderr, "attestd admin-token create: --name and --file (or ATTESTD_ADMIN_TOKEN_FILE) are required")
+		return ExitUsage
+	}
+	if *roleName == "" {
+		fmt.Fprintln(stdio.Stderr, "attestd admin-token create: --role is required (attester, reader or contributor)")
 		return ExitUsage
 	}
 	role, err := auth.ParseRole(*roleName)
@@ -109,6 +114,12 @@ func runPolicyHistory(ctx context.Context, args []string, stdio IO) int {
 	if !known {
 		fmt.Fprintf(stdio.Stderr, "attestd policy history: --type %q: want sgx, openenclave or tdx\n", *typeName)
 		return ExitUsage
+	}
+	// Reading history must not create a store where there is none (a
+	// mistyped --data-dir).
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, "attestd.db")); err != nil {
+		fmt.Fprintf(stdio.Stderr, "attestd policy history: no store in %s: %v\n", cfg.DataDir, err)
+		return ExitError
 	}
 	st, err := openStore(ctx, cfg)
 	if err != nil {

@@ -86,7 +86,7 @@ func TestAdminTokenCreate(t *testing.T) {
 	}
 	// The same name again is refused; a bad role is a usage error.
 	out.Reset()
-	if code := Run(context.Background(), []string{"admin-token", "create", "--name", "alice", "--file", file}, stdio); code != ExitError || out.Len() != 0 {
+	if code := Run(context.Background(), []string{"admin-token", "create", "--name", "alice", "--role", "reader", "--file", file}, stdio); code != ExitError || out.Len() != 0 {
 		t.Errorf("duplicate name: exit %d, printed %q", code, out.String())
 	}
 	if code := Run(context.Background(), []string{"admin-token", "create", "--name", "bob", "--role", "king", "--file", file}, stdio); code != ExitUsage {
@@ -107,7 +107,7 @@ func TestIsolatedTenantAndHistory(t *testing.T) {
 	tokFile := filepath.Join(dir, "tokens")
 	var out, errOut bytes.Buffer
 	stdio := IO{Stdout: &out, Stderr: &errOut, Getenv: env(nil)}
-	if code := Run(context.Background(), []string{"admin-token", "create", "--name", "ops", "--file", tokFile}, stdio); code != ExitOK {
+	if code := Run(context.Background(), []string{"admin-token", "create", "--name", "ops", "--role", "contributor", "--file", tokFile}, stdio); code != ExitOK {
 		t.Fatal(errOut.String())
 	}
 	tok := strings.TrimSpace(out.String())

@@ -23,7 +23,16 @@ func openPolicies(ctx context.Context, cfg Config, st store.Store, clock func() 
 		if err != nil {
 			return nil, fmt.Errorf("policy signer certificate: %w", err)
 		}
-		certs = append(certs, cs...)
+		// The first certificate of each file only: a full-chain PEM would
+		// otherwise register its intermediate and root CAs as trust
+		// anchors, and every certificate they ever issued could sign.
+		if len(cs) > 1 {
+			log.Warn("policy signer file holds several certificates; only the first is registered", "file", path, "ignored", len(cs)-1)
+		}
+		c := cs[0]
+		log.Info("policy signer certificate", "file", path, "subject", c.Subject.String(), "ca", c.IsCA && c.BasicConstraintsValid,
+			"not_after", c.NotAfter)
+		certs = append(certs, c)
 	}
 	return policies.New(ctx, policies.Config{Store: st, Tenant: store.DefaultTenant, Isolated: cfg.Isolated,
 		InitialCertificates: certs, Clock: clock, Logger: log})

@@ -11,11 +11,14 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -74,6 +77,10 @@ type Manager struct {
 	// writeMu serialises this process's changes so that the cache always
 	// ends on the newest version.
 	writeMu sync.Mutex
+	// changeMu is held from checking a document's signer to applying it,
+	// so that a signer removed meanwhile cannot still land a change, and
+	// two removals cannot each leave the other's signer as the last one.
+	changeMu sync.Mutex
 }
 
 // entry is the policy in force for one attestation type.
@@ -303,6 +310,8 @@ type ChangeResult struct {
 // Set stores a new policy for t from a policy JWS (maa-compat.md §2).
 // who names the authenticated caller, for the history.
 func (m *Manager) Set(ctx context.Context, t service.AttestationType, document, who string) (*ChangeResult, error) {
+	m.changeMu.Lock()
+	defer m.changeMu.Unlock()
 	doc, signer, err := m.authenticDocument(ctx, document, "policy")
 	if err != nil {
 		return nil, err
@@ -332,6 +341,8 @@ func (m *Manager) Set(ctx context.Context, t service.AttestationType, document, 
 // Reset returns t to the built-in default. document is a JWS with an empty
 // payload, signed in isolated mode.
 func (m *Manager) Reset(ctx context.Context, t service.AttestationType, document, who string) (*ChangeResult, error) {
+	m.changeMu.Lock()
+	defer m.changeMu.Unlock()
 	doc, signer, err := m.authenticDocument(ctx, document, "reset")
 	if err != nil {
 		return nil, err
@@ -398,12 +409,24 @@ type CertificateResult struct {
 
 // AddCertificate registers the certificate named by a signed document.
 func (m *Manager) AddCertificate(ctx context.Context, document, who string) (*CertificateResult, error) {
+	m.changeMu.Lock()
+	defer m.changeMu.Unlock()
 	cert, signer, err := m.certificateDocument(ctx, document)
 	if err != nil {
 		return nil, err
 	}
 	if err := checkCertificateUsable(cert, m.clock()); err != nil {
 		return nil, invalidParameter("invalid_policy_certificate", "the certificate to add (%s) %v", describe(cert), err)
+	}
+	registered, err := m.Certificates(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if slices.ContainsFunc(registered, cert.Equal) {
+		return &CertificateResult{Thumbprint: token.Thumbprint(cert), Present: true}, nil
+	}
+	if err := m.useOnce(ctx, "add", document); err != nil {
+		return nil, err
 	}
 	added, err := m.store.AddPolicyCertificate(ctx, store.PolicyCertificate{
 		Tenant: m.tenant, ID: token.CertificateID(cert), CertificateDER: cert.Raw, AddedAt: m.clock(), AddedBy: who,
@@ -416,10 +439,33 @@ func (m *Manager) AddCertificate(ctx context.Context, document, who string) (*Ce
 }
 
 // RemoveCertificate unregisters the certificate named by a signed
-// document. The last certificate cannot be removed.
+// document. At least one certificate valid now must remain: an isolated
+// tenant without one could never change anything again.
 func (m *Manager) RemoveCertificate(ctx context.Context, document, who string) (*CertificateResult, error) {
+	m.changeMu.Lock()
+	defer m.changeMu.Unlock()
 	cert, signer, err := m.certificateDocument(ctx, document)
 	if err != nil {
+		return nil, err
+	}
+	registered, err := m.Certificates(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.ContainsFunc(registered, cert.Equal) {
+		return &CertificateResult{Thumbprint: token.Thumbprint(cert), Present: false}, nil
+	}
+	now := m.clock()
+	usableLeft := 0
+	for _, r := range registered {
+		if !r.Equal(cert) && checkCertificateUsable(r, now) == nil {
+			usableLeft++
+		}
+	}
+	if usableLeft == 0 {
+		return nil, invalidOperation("last_policy_certificate", "removing %s would leave no policy-management certificate valid now, and the tenant could never change its policies again; add its successor first", describe(cert))
+	}
+	if err := m.useOnce(ctx, "remove", document); err != nil {
 		return nil, err
 	}
 	removed, err := m.store.RemovePolicyCertificate(ctx, m.tenant, token.CertificateID(cert))
@@ -431,6 +477,26 @@ func (m *Manager) RemoveCertificate(ctx context.Context, document, who string) (
 	}
 	m.log.Info("policy-management certificate removed", "certificate", describe(cert), "changed", removed, "by", who, "signer", describe(signer))
 	return &CertificateResult{Thumbprint: token.Thumbprint(cert), Present: false, Changed: removed}, nil
+}
+
+// useOnce records a certificate document as acted on for op, refusing
+// one that was: replaying the document that once added a certificate
+// would bring it back after its removal. A replay that changes nothing
+// (adding a present certificate) is answered without getting here.
+//
+// The record is per operation because MAA's add and remove documents are
+// the same JSON, and RS256 signatures are deterministic: the SDKs send
+// byte-identical documents to add and then remove a certificate.
+func (m *Manager) useOnce(ctx context.Context, op, document string) error {
+	sum := sha256.Sum256([]byte(document))
+	fresh, err := m.store.UseDocument(ctx, m.tenant, op+":"+hex.EncodeToString(sum[:]), m.clock())
+	if err != nil {
+		return fmt.Errorf("policies: recording the document: %w", err)
+	}
+	if !fresh {
+		return invalidOperation("document_reused", "this signed document was already acted on; a certificate change needs a newly signed document")
+	}
+	return nil
 }
 
 func (m *Manager) certificateDocument(ctx context.Context, document string) (*x509.Certificate, *x509.Certificate, error) {

@@ -252,12 +252,36 @@ func TestIsolatedMode(t *testing.T) {
 	if _, err := m.Set(ctx, service.TypeSGX, signed(t, newcomer, token.PolicyPayload(permitAll)), "token:a"); reason(err) != "untrusted_signer" {
 		t.Errorf("policy signed by a removed certificate: %v", err)
 	}
+	// The RSA-signed document that added the CA once cannot add it again.
+	caAdd := signed(t, root, token.CertificatePayload(ca.Cert))
+	if r, err := m.AddCertificate(ctx, caAdd, "token:a"); err != nil || !r.Changed {
+		t.Fatalf("re-adding the CA with a new document: %+v, %v", r, err)
+	}
+	// (An EC signer: RS256 documents are deterministic, and root's remove
+	// document for the CA was used above.)
+	if _, err := m.RemoveCertificate(ctx, signed(t, leaf, token.CertificatePayload(ca.Cert)), "token:a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.AddCertificate(ctx, caAdd, "token:a"); reason(err) != "document_reused" {
+		t.Errorf("replayed add document: %v", err)
+	}
 	if _, err := m.RemoveCertificate(ctx, signed(t, root, token.CertificatePayload(root.Cert)), "token:a"); reason(err) != "last_policy_certificate" {
 		t.Errorf("removing the last certificate: %v", err)
 	}
 	if certs, _ := m.Certificates(ctx); len(certs) != 1 || !certs[0].Equal(root.Cert) {
 		t.Errorf("certificates left: %d", len(certs))
 	}
+	// An expired certificate does not count as a remaining one.
+	later := now.Add(-time.Hour)
+	expiring := testpki.SelfSigned(t, "expiring", testpki.Options{EC: true, NotBefore: later.Add(-time.Hour), NotAfter: now.Add(time.Minute)})
+	if _, err := m.AddCertificate(ctx, signed(t, root, token.CertificatePayload(expiring.Cert)), "token:a"); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(time.Hour) // expiring has expired; root is still valid
+	if _, err := m.RemoveCertificate(ctx, signed(t, root, token.CertificatePayload(root.Cert)), "token:a"); reason(err) != "last_policy_certificate" {
+		t.Errorf("removing the last valid certificate beside an expired one: %v", err)
+	}
+	now = now.Add(-time.Hour)
 
 	// The trust model is for life: a restart without --isolated stays
 	// isolated, and an AAD tenant cannot be made isolated.

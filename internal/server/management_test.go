@@ -222,7 +222,12 @@ func (me *mgmtEnv) state(t *testing.T) string {
 // succeed.
 func TestAuthorizationMatrix(t *testing.T) {
 	me := newMgmtEnv(t, true, false)
-	newcomer := testpki.SelfSigned(t, "newcomer", signerOptions())
+	// Each add names a new certificate: a signed add document is good
+	// for one use, and RS256 documents for the same certificate are
+	// byte-identical.
+	newcomerOptions := signerOptions()
+	newcomerOptions.EC = true
+	newcomer := testpki.SelfSigned(t, "newcomer", newcomerOptions)
 	jsonString := func(s string) []byte { b, _ := json.Marshal(s); return b }
 	type route struct {
 		name, method, path, ctype string
@@ -237,6 +242,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"reset policy", "POST", "/policies/SgxEnclave:reset" + apiV, "text/plain", func() []byte { return []byte(me.doc(t, nil)) }, true},
 		{"get certificates", "GET", "/certificates" + apiV, "", func() []byte { return nil }, false},
 		{"add certificate", "POST", "/certificates:add" + apiV, "application/json", func() []byte {
+			newcomer = testpki.SelfSigned(t, "newcomer", newcomerOptions)
 			return jsonString(me.doc(t, token.CertificatePayload(newcomer.Cert)))
 		}, true},
 		{"remove certificate", "POST", "/certificates:remove" + apiV, "application/json", func() []byte {

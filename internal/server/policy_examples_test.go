@@ -189,13 +189,17 @@ func TestIssuedClaimsCannotRewriteTheToken(t *testing.T) {
   => issue(type="iss", value="https://evil.example");
   => issue(type="exp", value=99999999999);
   => issue(type="X-MS-POLICY-HASH", value="forged");
+  => issue(type="Nonce", value="fixed");
+  => issue(type="attester_tcb_status", value="UpToDate");
+  => issue(type="tdx_mrservicetd", value="00");
   => issue(type="tee", value="sgx");
 };`
 	c, r := draftClaims(t, e, "SgxEnclave", map[string]any{"quote": q}, forger)
 	if c == nil {
 		t.Fatalf("refused: %s", r.body)
 	}
-	if c["x-attestd-simulated"] != true || c["x-ms-sgx-mrsigner"] == "00" || c["iss"] != e.issuer || c["X-MS-POLICY-HASH"] != nil {
+	if c["x-attestd-simulated"] != true || c["x-ms-sgx-mrsigner"] == "00" || c["iss"] != e.issuer || c["X-MS-POLICY-HASH"] != nil ||
+		c["Nonce"] != nil || c["attester_tcb_status"] != nil || c["tdx_mrservicetd"] != nil {
 		t.Errorf("a policy rewrote service claims: %v", c)
 	}
 	if fmt.Sprint(c["exp"]) == "99999999999" {

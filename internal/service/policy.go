@@ -219,11 +219,21 @@ func signerJWK(cert *x509.Certificate) json.RawMessage {
 // the token's top level, so a policy cannot, say, clear
 // x-attestd-simulated or forge x-ms-sgx-mrsigner.
 func reservedClaim(name string) bool {
-	switch name {
-	case "iss", "sub", "aud", "exp", "nbf", "iat", "jti", "nonce", "cnf":
+	// Compared without regard to case: relying parties that decode into
+	// structs (Go's encoding/json among them) match names that way, so
+	// "Nonce" would fill their nonce.
+	lower := strings.ToLower(name)
+	switch lower {
+	case "iss", "sub", "aud", "exp", "nbf", "iat", "jti", "nonce", "cnf",
+		// Evidence claims of some types or quote versions only: reserved
+		// for all, so that a policy cannot supply one the evidence lacks.
+		"eat_profile", "dbgstat", "intuse", "attester_tcb_status":
 		return true
 	}
-	lower := strings.ToLower(name)
-	return strings.HasPrefix(lower, "x-ms-") || strings.HasPrefix(lower, "x-attestd-") ||
-		strings.HasPrefix(lower, "maa-") || strings.HasPrefix(lower, "aas-")
+	for _, prefix := range []string{"x-ms-", "x-attestd-", "maa-", "aas-", "tdx_", "$"} {
+		if strings.HasPrefix(lower, prefix) {
+			return true
+		}
+	}
+	return false
 }

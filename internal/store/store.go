@@ -114,6 +114,11 @@ type Store interface {
 	// ErrLastCertificate, removing nothing, when it is the last one.
 	RemovePolicyCertificate(ctx context.Context, tenant, id string) (bool, error)
 
+	// UseDocument records that the management document with the given
+	// hash was acted on. It reports false, recording nothing, when the
+	// tenant already used it.
+	UseDocument(ctx context.Context, tenant, hash string, at time.Time) (bool, error)
+
 	// Setting returns a setting's value; ErrNotFound if unset.
 	Setting(ctx context.Context, key string) (string, error)
 	// PutSetting creates or replaces a setting.

@@ -563,6 +563,30 @@ func (s *Store) RemovePolicyCertificate(ctx context.Context, tenant, id string) 
 	return removed, nil
 }
 
+// UseDocument implements store.Store.
+func (s *Store) UseDocument(ctx context.Context, tenant, hash string, at time.Time) (bool, error) {
+	if err := checkName("tenant", tenant); err != nil {
+		return false, err
+	}
+	if err := checkName("document hash", hash); err != nil {
+		return false, err
+	}
+	used, err := toNanos(at)
+	if err != nil {
+		return false, fmt.Errorf("sqlite: document %q: %w", hash, err)
+	}
+	res, err := s.w.ExecContext(ctx, `INSERT INTO used_documents (tenant, hash, used_at) VALUES (?, ?, ?)
+		ON CONFLICT (tenant, hash) DO NOTHING`, tenant, hash, used)
+	if err != nil {
+		return false, fmt.Errorf("sqlite: recording document %q: %w", hash, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("sqlite: recording document %q: %w", hash, err)
+	}
+	return n == 1, nil
+}
+
 // Setting implements store.Store.
 func (s *Store) Setting(ctx context.Context, key string) (string, error) {
 	var v string

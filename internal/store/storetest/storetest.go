@@ -53,6 +53,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"PolicyCertificates", testPolicyCertificates},
 		{"PolicyCertificateLast", testPolicyCertificateLast},
 		{"PolicyCertificateConcurrentRemove", testPolicyCertificateConcurrentRemove},
+		{"UseDocument", testUseDocument},
 		{"Settings", testSettings},
 		{"Ping", testPing},
 		{"CancelledContext", testCancelledContext},
@@ -581,6 +582,10 @@ func testCancelledContext(t *testing.T, s store.Store) {
 		},
 		"PolicyHistory": func() error { _, err := s.PolicyHistory(ctx, store.DefaultTenant, "SgxEnclave"); return err },
 		"Setting":       func() error { _, err := s.Setting(ctx, "a"); return err },
+		"UseDocument": func() error {
+			_, err := s.UseDocument(ctx, store.DefaultTenant, "h", t0())
+			return err
+		},
 		"PolicyCertificates": func() error {
 			_, err := s.PolicyCertificates(ctx, store.DefaultTenant)
 			return err
@@ -726,5 +731,17 @@ func testPolicyCertificateConcurrentRemove(t *testing.T, s store.Store) {
 	wg.Wait()
 	if cs := mustCerts(t, s, store.DefaultTenant); len(cs) != 1 {
 		t.Errorf("concurrent removals left %d certificates (%v), want exactly 1", len(cs), certIDs(cs))
+	}
+}
+
+func testUseDocument(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	for i, want := range []bool{true, false, false} {
+		if fresh, err := s.UseDocument(ctx, store.DefaultTenant, "abc", t0()); err != nil || fresh != want {
+			t.Errorf("use %d: %v, %v; want %v", i, fresh, err, want)
+		}
+	}
+	if fresh, err := s.UseDocument(ctx, "other", "abc", t0()); err != nil || !fresh {
+		t.Errorf("another tenant's first use: %v, %v", fresh, err)
 	}
 }

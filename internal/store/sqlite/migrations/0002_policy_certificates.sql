@@ -13,3 +13,13 @@ CREATE TABLE policy_certificates (
 ) STRICT;
 
 ALTER TABLE policies ADD COLUMN changed_by TEXT NOT NULL DEFAULT '';
+
+-- Signed certificate-management documents already acted on, by hex
+-- SHA-256 of the JWS: a document that once added (or removed) a
+-- certificate cannot be replayed to do it again later.
+CREATE TABLE used_documents (
+    tenant   TEXT    NOT NULL,
+    hash     TEXT    NOT NULL,
+    used_at  INTEGER NOT NULL,
+    PRIMARY KEY (tenant, hash)
+) STRICT;

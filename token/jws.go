@@ -16,6 +16,8 @@ import (
 	"math/big"
 	"slices"
 	"strings"
+
+	"github.com/attestd/attestd/internal/jose"
 )
 
 // AlgNone is the algorithm of an unsecured JWS: MAA's way of sending an
@@ -29,30 +31,12 @@ const MaxJWSBytes = 1 << 20
 // maxChainLength bounds the certificates an x5c header may carry.
 const maxChainLength = 8
 
-// jwsAlgorithm is a JWS signature algorithm attestd accepts on documents
-// clients sign (policies, policy-management certificates).
-type jwsAlgorithm struct {
-	hash crypto.Hash
-	// kind is "RSA", "PSS" or "EC"; curve is set for EC.
-	kind  string
-	curve elliptic.Curve
-}
-
 // documentAlgorithms are the algorithms a signed policy or certificate
 // operation may use: what the Azure SDKs and az CLI produce (RS256, ES256)
 // and their stronger siblings. Never "none" here: unsecured documents are a
 // separate, explicit case (JWS.Unsecured).
-func documentAlgorithms() map[string]jwsAlgorithm {
-	return map[string]jwsAlgorithm{
-		"RS256": {hash: crypto.SHA256, kind: "RSA"},
-		"RS384": {hash: crypto.SHA384, kind: "RSA"},
-		"RS512": {hash: crypto.SHA512, kind: "RSA"},
-		"PS256": {hash: crypto.SHA256, kind: "PSS"},
-		"PS384": {hash: crypto.SHA384, kind: "PSS"},
-		"PS512": {hash: crypto.SHA512, kind: "PSS"},
-		"ES256": {hash: crypto.SHA256, kind: "EC", curve: elliptic.P256()},
-		"ES384": {hash: crypto.SHA384, kind: "EC", curve: elliptic.P384()},
-	}
+func documentAlgorithms() []string {
+	return []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384"}
 }
 
 // JWSHeader is the part of a JOSE header attestd reads on client documents.
@@ -136,7 +120,7 @@ func ParseJWS(s string) (*JWS, error) {
 		}
 		return j, nil
 	}
-	if _, ok := documentAlgorithms()[j.Header.Alg]; !ok {
+	if !slices.Contains(documentAlgorithms(), j.Header.Alg) {
 		return nil, fmt.Errorf("token: JWS algorithm %q is not accepted (use RS256, ES256 or another of RS/PS/ES 256-512)", j.Header.Alg)
 	}
 	if len(j.Header.X5C) == 0 {
@@ -223,43 +207,21 @@ func (j *JWS) VerifySignature() error {
 	if j.Unsecured() {
 		return errors.New("token: the JWS is unsigned")
 	}
-	alg := documentAlgorithms()[j.Header.Alg]
+	alg, _ := jose.Lookup(j.Header.Alg) // ParseJWS admitted only documentAlgorithms
 	leaf := j.Chain[0]
-	h := alg.hash.New()
-	h.Write([]byte(j.signingInput))
-	digest := h.Sum(nil)
-	switch alg.kind {
-	case "RSA", "PSS":
-		pub, ok := leaf.PublicKey.(*rsa.PublicKey)
-		if !ok {
-			return fmt.Errorf("token: %s needs an RSA certificate, the x5c leaf holds %T", j.Header.Alg, leaf.PublicKey)
+	if pub, ok := leaf.PublicKey.(*rsa.PublicKey); ok && pub.N.BitLen() < 2048 {
+		return fmt.Errorf("token: the signing RSA key has %d bits, at least 2048 are required", pub.N.BitLen())
+	}
+	valid, fits := alg.Verify(leaf.PublicKey, []byte(j.signingInput), j.signature)
+	switch {
+	case !fits:
+		want := "an RSA certificate"
+		if alg.KeyType == "EC" {
+			want = "an EC certificate on " + alg.Curve
 		}
-		if pub.N.BitLen() < 2048 {
-			return fmt.Errorf("token: the signing RSA key has %d bits, at least 2048 are required", pub.N.BitLen())
-		}
-		var err error
-		if alg.kind == "RSA" {
-			err = rsa.VerifyPKCS1v15(pub, alg.hash, digest, j.signature)
-		} else {
-			err = rsa.VerifyPSS(pub, alg.hash, digest, j.signature, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash})
-		}
-		if err != nil {
-			return fmt.Errorf("token: JWS signature does not verify with the x5c leaf: %w", err)
-		}
-	case "EC":
-		pub, ok := leaf.PublicKey.(*ecdsa.PublicKey)
-		if !ok || pub.Curve != alg.curve {
-			return fmt.Errorf("token: %s needs an EC certificate on %s, the x5c leaf holds %T", j.Header.Alg, alg.curve.Params().Name, leaf.PublicKey)
-		}
-		size := (alg.curve.Params().BitSize + 7) / 8
-		if len(j.signature) != 2*size {
-			return fmt.Errorf("token: %s signature is %d bytes, want %d", j.Header.Alg, len(j.signature), 2*size)
-		}
-		r := new(big.Int).SetBytes(j.signature[:size])
-		s := new(big.Int).SetBytes(j.signature[size:])
-		if !ecdsa.Verify(pub, digest, r, s) {
-			return errors.New("token: JWS signature does not verify with the x5c leaf")
-		}
+		return fmt.Errorf("token: %s needs %s, the x5c leaf holds %T", alg.Name, want, leaf.PublicKey)
+	case !valid:
+		return errors.New("token: JWS signature does not verify with the x5c leaf")
 	}
 	return nil
 }

@@ -2,18 +2,11 @@ package verify
 
 import (
 	"bytes"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/rsa"
-	"crypto/sha256"
-	"crypto/sha512"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"strings"
 )
 
@@ -36,93 +29,6 @@ type Token struct {
 	Raw    string         // the compact serialization, as given to Verify
 	Header Header         //
 	Claims map[string]any // the claims set; JSON numbers are float64
-}
-
-// algorithm describes one supported JWS alg.
-type algorithm struct {
-	hash crypto.Hash
-	// verify reports whether sig is a valid signature of digest (or, for
-	// EdDSA, of the message itself) under pub; ok is false when pub's type
-	// does not fit the algorithm.
-	verify func(pub crypto.PublicKey, msg, digest, sig []byte) (valid, fits bool)
-}
-
-// algorithms is every alg this package can verify. Symmetric algorithms
-// (HS*) are absent on purpose: with a public key set, an HMAC "signature"
-// keyed with the public key proves nothing.
-var algorithms = map[string]algorithm{
-	"RS256": {crypto.SHA256, verifyPKCS1(crypto.SHA256)},
-	"RS384": {crypto.SHA384, verifyPKCS1(crypto.SHA384)},
-	"RS512": {crypto.SHA512, verifyPKCS1(crypto.SHA512)},
-	"PS256": {crypto.SHA256, verifyPSS(crypto.SHA256)},
-	"PS384": {crypto.SHA384, verifyPSS(crypto.SHA384)},
-	"PS512": {crypto.SHA512, verifyPSS(crypto.SHA512)},
-	"ES256": {crypto.SHA256, verifyECDSA("P-256", 32)},
-	"ES384": {crypto.SHA384, verifyECDSA("P-384", 48)},
-	"ES512": {crypto.SHA512, verifyECDSA("P-521", 66)},
-	"EdDSA": {0, verifyEd25519},
-}
-
-func verifyPKCS1(h crypto.Hash) func(crypto.PublicKey, []byte, []byte, []byte) (bool, bool) {
-	return func(pub crypto.PublicKey, _, digest, sig []byte) (bool, bool) {
-		k, ok := pub.(*rsa.PublicKey)
-		if !ok {
-			return false, false
-		}
-		return rsa.VerifyPKCS1v15(k, h, digest, sig) == nil, true
-	}
-}
-
-func verifyPSS(h crypto.Hash) func(crypto.PublicKey, []byte, []byte, []byte) (bool, bool) {
-	return func(pub crypto.PublicKey, _, digest, sig []byte) (bool, bool) {
-		k, ok := pub.(*rsa.PublicKey)
-		if !ok {
-			return false, false
-		}
-		// RFC 7518 §3.5: the salt is as long as the hash.
-		opts := &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: h}
-		return rsa.VerifyPSS(k, h, digest, sig, opts) == nil, true
-	}
-}
-
-func verifyECDSA(curve string, size int) func(crypto.PublicKey, []byte, []byte, []byte) (bool, bool) {
-	return func(pub crypto.PublicKey, _, digest, sig []byte) (bool, bool) {
-		k, ok := pub.(*ecdsa.PublicKey)
-		if !ok || k.Curve == nil || k.Curve.Params().Name != curve {
-			return false, false
-		}
-		// JWS ECDSA signatures are R ‖ S, each the curve's size (RFC 7518
-		// §3.4), not ASN.1 DER.
-		if len(sig) != 2*size {
-			return false, true
-		}
-		r := new(big.Int).SetBytes(sig[:size])
-		s := new(big.Int).SetBytes(sig[size:])
-		return ecdsa.Verify(k, digest, r, s), true
-	}
-}
-
-func verifyEd25519(pub crypto.PublicKey, msg, _, sig []byte) (bool, bool) {
-	k, ok := pub.(ed25519.PublicKey)
-	if !ok {
-		return false, false
-	}
-	return len(k) == ed25519.PublicKeySize && ed25519.Verify(k, msg, sig), true
-}
-
-func digest(h crypto.Hash, msg []byte) []byte {
-	switch h {
-	case crypto.SHA256:
-		d := sha256.Sum256(msg)
-		return d[:]
-	case crypto.SHA384:
-		d := sha512.Sum384(msg)
-		return d[:]
-	case crypto.SHA512:
-		d := sha512.Sum512(msg)
-		return d[:]
-	}
-	return nil
 }
 
 // parsed is a token split and decoded, before any check of its signature.

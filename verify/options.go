@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/attestd/attestd/internal/jose"
 )
 
 // Defaults for the options.
@@ -68,7 +70,7 @@ func WithAlgorithms(algs ...string) Option {
 			return errors.New("WithAlgorithms: empty allow-list")
 		}
 		for _, a := range algs {
-			if _, ok := algorithms[a]; !ok {
+			if _, ok := jose.Lookup(a); !ok {
 				return fmt.Errorf("WithAlgorithms: algorithm %q is not supported", a)
 			}
 		}

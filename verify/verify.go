@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/attestd/attestd/internal/jose"
 )
 
 // MaxBodySize bounds the OpenID metadata and key set documents the
@@ -186,8 +188,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Token, error) {
 // an EC key under one id); any one of them that fits alg may verify.
 func (v *Verifier) checkSignature(p *parsed, cands []*jwk, now time.Time) error {
 	alg := p.header.Alg
-	a := algorithms[alg]
-	d := digest(a.hash, p.signingInput)
+	a, _ := jose.Lookup(alg) // alg is on the allow-list, which holds only known names
 	var errs []*Error
 	for _, k := range cands {
 		switch {
@@ -204,7 +205,7 @@ func (v *Verifier) checkSignature(p *parsed, cands []*jwk, now time.Time) error 
 			errs = append(errs, newError(CodeBadSignature, nil, "key %q is for alg %q, token uses %q", k.kid, k.alg, alg))
 			continue
 		}
-		valid, fits := a.verify(k.key, p.signingInput, d, p.sig)
+		valid, fits := a.Verify(k.key, p.signingInput, p.sig)
 		if !fits {
 			errs = append(errs, newError(CodeBadSignature, nil, "key %q (%s) does not fit alg %q", k.kid, keyType(k.key), alg))
 			continue

@@ -37,10 +37,10 @@ func (k *jwk) fits(name string, alg jwsAlg) bool {
 	if k.alg != "" && k.alg != name {
 		return false
 	}
-	if k.kty != alg.kty {
+	if k.kty != alg.KeyType {
 		return false
 	}
-	return alg.kty != "EC" || k.crv == alg.curve
+	return alg.KeyType != "EC" || k.crv == alg.Curve
 }
 
 // keySet is one fetch of the provider's JWKS. It is never modified after

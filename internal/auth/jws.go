@@ -2,50 +2,28 @@ package auth
 
 import (
 	"bytes"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/rsa"
-	"crypto/sha256"
-	"crypto/sha512"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/attestd/attestd/internal/jose"
 )
 
 // jwsAlg is a JWS signature algorithm this package can verify.
-type jwsAlg struct {
-	kty   string      // "RSA" or "EC"
-	curve string      // for EC: the curve name, as in a JWK's crv
-	hash  crypto.Hash //
-	pss   bool        // RSA-PSS rather than PKCS #1 v1.5
-}
+type jwsAlg = jose.Algorithm
 
-// lookupAlg returns an alg an operator may allow. Symmetric algorithms
-// are absent on purpose: keyed with a public key, an HMAC proves nothing.
-// "none" is absent because it is not a signature.
+// lookupAlg returns an alg an operator may allow: one of
+// SupportedAlgorithms. Symmetric algorithms are absent on purpose (keyed
+// with a public key, an HMAC proves nothing), and so is "none".
 func lookupAlg(name string) (jwsAlg, bool) {
-	switch name {
-	case "RS256":
-		return jwsAlg{kty: "RSA", hash: crypto.SHA256}, true
-	case "RS384":
-		return jwsAlg{kty: "RSA", hash: crypto.SHA384}, true
-	case "RS512":
-		return jwsAlg{kty: "RSA", hash: crypto.SHA512}, true
-	case "PS256":
-		return jwsAlg{kty: "RSA", hash: crypto.SHA256, pss: true}, true
-	case "PS384":
-		return jwsAlg{kty: "RSA", hash: crypto.SHA384, pss: true}, true
-	case "PS512":
-		return jwsAlg{kty: "RSA", hash: crypto.SHA512, pss: true}, true
-	case "ES256":
-		return jwsAlg{kty: "EC", curve: "P-256", hash: crypto.SHA256}, true
-	case "ES384":
-		return jwsAlg{kty: "EC", curve: "P-384", hash: crypto.SHA384}, true
+	for _, n := range SupportedAlgorithms() {
+		if n == name {
+			return jose.Lookup(name)
+		}
 	}
 	return jwsAlg{}, false
 }
@@ -59,51 +37,15 @@ func SupportedAlgorithms() []string {
 	return []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384"}
 }
 
-func digestOf(h crypto.Hash, msg []byte) []byte {
-	switch h {
-	case crypto.SHA256:
-		d := sha256.Sum256(msg)
-		return d[:]
-	case crypto.SHA384:
-		d := sha512.Sum384(msg)
-		return d[:]
-	case crypto.SHA512:
-		d := sha512.Sum512(msg)
-		return d[:]
-	}
-	return nil
-}
-
 // verifySignature reports whether sig is alg's signature of signingInput
 // under key. The key's type has been matched to alg by the caller; a
 // mismatch here is a failure, never a panic.
 func verifySignature(alg jwsAlg, key *jwk, signingInput, sig []byte) bool {
-	d := digestOf(alg.hash, signingInput)
-	switch pub := key.pub.(type) {
-	case *rsa.PublicKey:
-		if alg.kty != "RSA" {
-			return false
-		}
-		if alg.pss {
-			// RFC 7518 §3.5: the salt is as long as the hash.
-			opts := &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: alg.hash}
-			return rsa.VerifyPSS(pub, alg.hash, d, sig, opts) == nil
-		}
-		return rsa.VerifyPKCS1v15(pub, alg.hash, d, sig) == nil
-	case *ecdsa.PublicKey:
-		if alg.kty != "EC" || key.crv != alg.curve {
-			return false
-		}
-		// RFC 7518 §3.4: R ‖ S, each the curve's size, not ASN.1.
-		size := (pub.Curve.Params().BitSize + 7) / 8
-		if len(sig) != 2*size {
-			return false
-		}
-		r := new(big.Int).SetBytes(sig[:size])
-		s := new(big.Int).SetBytes(sig[size:])
-		return ecdsa.Verify(pub, d, r, s)
+	if !key.fits(alg.Name, alg) {
+		return false
 	}
-	return false
+	valid, _ := alg.Verify(key.pub, signingInput, sig)
+	return valid
 }
 
 // jwt is a compact JWS split and decoded, before its signature is checked.

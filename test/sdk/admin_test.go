@@ -69,6 +69,9 @@ func startAttestd(t *testing.T, ctx context.Context, dir, certFile, keyFile stri
 		ln.Close()
 		t.Fatal(err)
 	}
+	if inst.URL != issuer {
+		t.Errorf("attestd's issuer is %q, want %q", inst.URL, issuer)
+	}
 	t.Cleanup(func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

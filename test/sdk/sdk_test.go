@@ -25,7 +25,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -99,34 +98,8 @@ func TestAzureAttestationSDK(t *testing.T) {
 	dir := t.TempDir()
 	caPEM, certFile, keyFile := writeTLS(t, dir)
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	issuer := "https://localhost:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	cfg := daemon.DefaultConfig()
-	cfg.DataDir = filepath.Join(dir, "data")
-	cfg.Addr = ln.Addr().String()
-	cfg.Issuer = issuer
-	cfg.TLSCert, cfg.TLSKey = certFile, keyFile
-	cfg.Dev = true
-	inst, err := daemon.Start(ctx, cfg, daemon.Options{Listener: ln})
-	if err != nil {
-		ln.Close()
-		t.Fatal(err)
-	}
-	defer func() {
-		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer scancel()
-		if err := inst.Shutdown(sctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	}()
-	if inst.URL != issuer {
-		t.Fatalf("attestd's issuer is %q, want %q", inst.URL, issuer)
-	}
-
-	fx := makeFixture(t, issuer, time.Duration(cfg.TokenLifetime))
+	issuer := startAttestd(t, ctx, dir, certFile, keyFile, func(*daemon.Config) {})
+	fx := makeFixture(t, issuer, time.Duration(daemon.DefaultConfig().TokenLifetime))
 	fixtureFile := filepath.Join(dir, "fixture.json")
 	b, err := json.MarshalIndent(fx, "", "  ")
 	if err != nil {
